@@ -78,9 +78,15 @@ struct Inner {
 }
 
 /// An in-memory, crash-simulating, fault-injecting [`Fs`]. Cloning shares the same files.
+///
+/// Each handle belongs to one "process lifetime": after [`MemFs::crash`] or
+/// [`MemFs::kill_process`], every call through an older handle (and every file opened
+/// through one) fails, as a dead process can do nothing more; use the handle they return.
 #[derive(Clone)]
 pub struct MemFs {
     inner: Arc<Inner>,
+    /// The process lifetime this handle belongs to.
+    life: u64,
 }
 
 impl Default for MemFs {
@@ -108,14 +114,20 @@ fn not_found(path: &Path) -> Error {
 impl MemFs {
     /// An empty file system.
     pub fn new() -> Self {
-        MemFs { inner: Arc::new(Inner { state: Mutex::new(State::default()), epoch: AtomicU64::new(0) }) }
+        MemFs { inner: Arc::new(Inner { state: Mutex::new(State::default()), epoch: AtomicU64::new(0) }), life: 0 }
+    }
+
+    fn next_life(&self, st: &mut State) -> MemFs {
+        let life = self.inner.epoch.fetch_add(1, Ordering::Relaxed) + 1;
+        st.locks.clear();
+        MemFs { inner: self.inner.clone(), life }
     }
 
     /// Simulates a machine crash: unsynced bytes and non-durable directory entries are lost,
-    /// and every open handle dies.
-    pub fn crash(&self) {
+    /// and every handle dies. Returns a handle for the next process.
+    pub fn crash(&self) -> MemFs {
         let mut st = self.inner.state.lock();
-        self.inner.epoch.fetch_add(1, Ordering::Relaxed);
+        let next = self.next_life(&mut st);
         let mut files = BTreeMap::new();
         for (dir, entries) in &st.durable {
             for (name, f) in entries {
@@ -129,14 +141,14 @@ impl MemFs {
         }
         // Files of directories never synced are gone; directories themselves survive.
         st.files = files;
-        st.locks.clear();
+        next
     }
 
-    /// Simulates a process crash: bytes handed to the OS stay; open handles and locks die.
-    pub fn kill_process(&self) {
+    /// Simulates a process crash: bytes handed to the OS stay; handles and locks die.
+    /// Returns a handle for the next process.
+    pub fn kill_process(&self) -> MemFs {
         let mut st = self.inner.state.lock();
-        self.inner.epoch.fetch_add(1, Ordering::Relaxed);
-        st.locks.clear();
+        self.next_life(&mut st)
     }
 
     /// Fails every `op` on paths containing `path_contains` (any path if `None`), after
@@ -177,6 +189,11 @@ impl MemFs {
     fn fault(&self, op: FaultOp, path: &Path) -> Result<()> {
         let mut st = self.inner.state.lock();
         self.check_fault(&mut st, op, path)
+    }
+
+    /// Fails if this handle's process has crashed.
+    fn alive(&self, path: &Path) -> Result<()> {
+        self.check_alive(self.life, path)
     }
 
     fn epoch(&self) -> u64 {
@@ -239,6 +256,7 @@ struct MemRandom {
 
 impl RandomAccessFile for MemRandom {
     fn read_exact_at(&self, offset: u64, buf: &mut [u8]) -> Result<()> {
+        self.fs.alive(&self.path)?;
         self.fs.fault(FaultOp::Read, &self.path)?;
         let d = self.file.lock();
         let start = usize::try_from(offset).unwrap_or(usize::MAX);
@@ -267,6 +285,7 @@ struct MemSequential {
 
 impl SequentialFile for MemSequential {
     fn read(&mut self, buf: &mut [u8]) -> Result<usize> {
+        self.fs.alive(&self.path)?;
         self.fs.fault(FaultOp::Read, &self.path)?;
         let d = self.file.lock();
         let rest = d.bytes.get(self.pos..).unwrap_or_default();
@@ -297,6 +316,7 @@ impl Drop for MemLock {
 
 impl Fs for MemFs {
     fn create(&self, path: &Path) -> Result<Box<dyn WritableFile>> {
+        self.alive(path)?;
         let mut st = self.inner.state.lock();
         self.check_fault(&mut st, FaultOp::Create, path)?;
         if !st.dirs.contains_key(parent_dir(path)) {
@@ -304,17 +324,19 @@ impl Fs for MemFs {
         }
         let file: FileRef = Arc::new(Mutex::new(FileData::default()));
         st.files.insert(path.to_path_buf(), file.clone());
-        Ok(Box::new(MemWritable { fs: self.clone(), path: path.to_path_buf(), file, epoch: self.epoch(), len: 0 }))
+        Ok(Box::new(MemWritable { fs: self.clone(), path: path.to_path_buf(), file, epoch: self.life, len: 0 }))
     }
 
     fn reopen_for_append(&self, path: &Path) -> Result<Box<dyn WritableFile>> {
+        self.alive(path)?;
         self.fault(FaultOp::Create, path)?;
         let file = self.lookup(path)?;
         let len = file.lock().bytes.len() as u64;
-        Ok(Box::new(MemWritable { fs: self.clone(), path: path.to_path_buf(), file, epoch: self.epoch(), len }))
+        Ok(Box::new(MemWritable { fs: self.clone(), path: path.to_path_buf(), file, epoch: self.life, len }))
     }
 
     fn open_random(&self, path: &Path) -> Result<Arc<dyn RandomAccessFile>> {
+        self.alive(path)?;
         self.fault(FaultOp::Read, path)?;
         let file = self.lookup(path)?;
         let size = file.lock().bytes.len() as u64;
@@ -322,12 +344,14 @@ impl Fs for MemFs {
     }
 
     fn open_sequential(&self, path: &Path) -> Result<Box<dyn SequentialFile>> {
+        self.alive(path)?;
         self.fault(FaultOp::Read, path)?;
         let file = self.lookup(path)?;
         Ok(Box::new(MemSequential { fs: self.clone(), path: path.to_path_buf(), file, pos: 0 }))
     }
 
     fn rename(&self, from: &Path, to: &Path) -> Result<()> {
+        self.alive(from)?;
         let mut st = self.inner.state.lock();
         self.check_fault(&mut st, FaultOp::Rename, from)?;
         let f = st.files.remove(from).ok_or_else(|| not_found(from))?;
@@ -336,11 +360,13 @@ impl Fs for MemFs {
     }
 
     fn remove_file(&self, path: &Path) -> Result<()> {
+        self.alive(path)?;
         let mut st = self.inner.state.lock();
         st.files.remove(path).map(|_| ()).ok_or_else(|| not_found(path))
     }
 
     fn hard_link(&self, from: &Path, to: &Path) -> Result<()> {
+        self.alive(from)?;
         let mut st = self.inner.state.lock();
         let f = st.files.get(from).cloned().ok_or_else(|| not_found(from))?;
         if st.files.contains_key(to) {
@@ -351,6 +377,7 @@ impl Fs for MemFs {
     }
 
     fn create_dir_all(&self, path: &Path) -> Result<()> {
+        self.alive(path)?;
         let mut st = self.inner.state.lock();
         let mut p = Some(path);
         while let Some(d) = p {
@@ -365,6 +392,7 @@ impl Fs for MemFs {
     }
 
     fn list_dir(&self, path: &Path) -> Result<Vec<String>> {
+        self.alive(path)?;
         let st = self.inner.state.lock();
         if !st.dirs.contains_key(path) {
             return Err(not_found(path));
@@ -391,10 +419,12 @@ impl Fs for MemFs {
     }
 
     fn file_size(&self, path: &Path) -> Result<u64> {
+        self.alive(path)?;
         Ok(self.lookup(path)?.lock().bytes.len() as u64)
     }
 
     fn sync_dir(&self, path: &Path) -> Result<()> {
+        self.alive(path)?;
         let mut st = self.inner.state.lock();
         self.check_fault(&mut st, FaultOp::Sync, path)?;
         let entries: BTreeMap<String, FileRef> =
@@ -404,12 +434,13 @@ impl Fs for MemFs {
     }
 
     fn lock(&self, path: &Path) -> Result<Box<dyn FileLock>> {
+        self.alive(path)?;
         let mut st = self.inner.state.lock();
         if st.locks.contains_key(path) {
             return Err(Error::Locked { path: path.to_path_buf() });
         }
         st.locks.insert(path.to_path_buf(), ());
-        Ok(Box::new(MemLock { fs: self.clone(), path: path.to_path_buf(), epoch: self.epoch() }))
+        Ok(Box::new(MemLock { fs: self.clone(), path: path.to_path_buf(), epoch: self.life }))
     }
 }
 
@@ -436,7 +467,7 @@ mod tests {
             f.append(b"-lost").unwrap();
         }
         write(&fs, "/db/b", b"never dir-synced", true);
-        fs.crash();
+        let fs = fs.crash();
         assert_eq!(super::super::read_all(&fs, Path::new("/db/a")).unwrap(), b"durable");
         assert!(!fs.exists(Path::new("/db/b")));
     }
@@ -448,7 +479,7 @@ mod tests {
         write(&fs, "/d/x", b"1", true);
         fs.sync_dir(Path::new("/d")).unwrap();
         fs.rename(Path::new("/d/x"), Path::new("/d/y")).unwrap();
-        fs.crash();
+        let fs = fs.crash();
         assert!(fs.exists(Path::new("/d/x")));
         assert!(!fs.exists(Path::new("/d/y")));
     }
@@ -458,8 +489,11 @@ mod tests {
         let fs = MemFs::new();
         fs.create_dir_all(Path::new("/d")).unwrap();
         let mut f = fs.create(Path::new("/d/w")).unwrap();
-        fs.kill_process();
+        let old = fs.clone();
+        let fs = fs.kill_process();
         assert!(f.append(b"x").is_err());
+        assert!(old.remove_file(Path::new("/d/w")).is_err(), "a dead process cannot act");
+        assert!(fs.exists(Path::new("/d/w")));
 
         fs.inject(FaultOp::Sync, Some("LOG"), 1);
         let mut g = fs.create(Path::new("/d/LOG")).unwrap();

@@ -1,0 +1,354 @@
+//! The database: the only module that starts threads or holds the database's locks.
+//!
+//! # Locks (acquire in this order; never the reverse)
+//! 1. `writers` — the group-commit queue. Held briefly to enqueue and hand over leadership.
+//! 2. `log` — the WAL writer. Held by the write-group leader for the whole group: WAL append
+//!    and fsync, memtable inserts, memtable switches. Only writers take it, so it is the
+//!    writers' own serialisation, not a global lock: readers and background jobs never wait
+//!    on it.
+//! 3. `state` — memtables, the published [`SuperVersion`], background bookkeeping. Never held
+//!    during file I/O.
+//! 4. `versions` — the [`VersionSet`] and its MANIFEST. Held during MANIFEST appends and
+//!    fsyncs by background jobs; readers and writers never take it.
+//!
+//! Readers take `state` only to clone the current `Arc<SuperVersion>` and then read without
+//! locks: memtables are lock-free for readers, tables are immutable.
+
+mod background;
+mod recovery;
+pub mod snapshot;
+pub mod stats;
+mod write;
+
+use std::collections::HashSet;
+use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::Arc;
+
+use parking_lot::{Condvar, Mutex};
+
+use crate::batch::WriteBatch;
+use crate::db_iter::DbIterator;
+use crate::error::{Error, Result};
+use crate::fs::{FileLock, Fs};
+use crate::iterator::InternalIterator;
+use crate::keys::{append_internal_key, SequenceNumber, ValueKind, MAX_SEQUENCE};
+use crate::memtable::{MemGet, MemTable};
+use crate::merge::MergingIterator;
+use crate::options::{Options, ReadOptions, WriteOptions};
+use crate::pool::BackgroundPool;
+use crate::sstable::TableReadOptions;
+use crate::version::level_iter::LevelIterator;
+use crate::version::set::VersionSet;
+use crate::version::table_cache::Tables;
+use crate::version::{Lookup, Version};
+use snapshot::{Snapshot, SnapshotList};
+use stats::{Counters, DbStats, LevelStats};
+
+/// What readers see: the memtables and the version, published together.
+pub(crate) struct SuperVersion {
+    pub mem: Arc<MemTable>,
+    /// Frozen memtables, newest first.
+    pub imm: Vec<Arc<MemTable>>,
+    pub version: Arc<Version>,
+}
+
+/// A frozen memtable and the WAL that holds its writes.
+pub(crate) struct Frozen {
+    pub mem: Arc<MemTable>,
+    pub log_number: u64,
+}
+
+/// State guarded by `DbInner::state`.
+pub(crate) struct State {
+    pub mem: Arc<MemTable>,
+    /// The WAL that the active memtable's writes go to.
+    pub mem_log_number: u64,
+    /// Frozen memtables, oldest first.
+    pub imm: Vec<Frozen>,
+    pub sv: Arc<SuperVersion>,
+    pub flush_running: bool,
+    pub compactions_running: usize,
+    /// Table files being compacted.
+    pub busy: HashSet<u64>,
+    /// Table numbers of outputs not yet in the MANIFEST (kept from the obsolete sweep).
+    pub pending_outputs: HashSet<u64>,
+    /// Jobs queued or running in the pool.
+    pub jobs: usize,
+    /// The first background error; writes are refused while it is set.
+    pub bg_error: Option<Error>,
+    /// A manual compaction is in progress.
+    pub manual_compaction: bool,
+}
+
+/// The WAL and sequence allocation, guarded by `DbInner::log` (the write leader holds it).
+pub(crate) struct LogState {
+    pub writer: Option<crate::wal::Writer>,
+    pub number: u64,
+    /// Last sequence number handed out.
+    pub last_seq: SequenceNumber,
+}
+
+pub(crate) struct DbInner {
+    pub dir: PathBuf,
+    pub opts: Options,
+    pub fs: Arc<dyn Fs>,
+    pub tables: Arc<Tables>,
+    pub pool: Arc<BackgroundPool>,
+    pub lock: Mutex<Option<Box<dyn FileLock>>>,
+    /// Last sequence number whose writes are in the memtable and visible to readers.
+    /// Stored with Release after the memtable inserts; loaded with Acquire by readers.
+    pub visible_seq: AtomicU64,
+    pub writers: Mutex<write::WriteQueue>,
+    pub log: Mutex<LogState>,
+    pub state: Mutex<State>,
+    /// Signalled when background work finishes or fails, and when writes may resume.
+    pub bg_cv: Condvar,
+    pub versions: Mutex<VersionSet>,
+    pub next_file: Arc<AtomicU64>,
+    /// Set once by `close`; background jobs stop at the next check. Release/Acquire so a job
+    /// that sees it also sees everything `close` did before.
+    pub shutting_down: AtomicBool,
+    pub snapshots: Arc<SnapshotList>,
+    pub counters: Counters,
+}
+
+/// An open database. `Send + Sync`: share it between threads by reference or in an `Arc`.
+///
+/// Dropping it closes it (waiting for background work); [`Db::close`] does the same and
+/// reports errors.
+pub struct Db {
+    inner: Arc<DbInner>,
+}
+
+impl std::fmt::Debug for Db {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Db").field("dir", &self.inner.dir).finish_non_exhaustive()
+    }
+}
+
+impl Db {
+    /// Opens (or creates, with `create_if_missing`) the database in directory `path`,
+    /// replaying its write-ahead logs. Fails with [`Error::Locked`] if another handle has
+    /// it open, and with a corruption error naming file and offset if its files are damaged.
+    pub fn open(path: impl AsRef<Path>, opts: Options) -> Result<Db> {
+        recovery::open(path.as_ref(), opts).map(|inner| Db { inner })
+    }
+
+    /// Stores `value` under `key`.
+    pub fn put(&self, wo: &WriteOptions, key: &[u8], value: &[u8]) -> Result<()> {
+        let mut b = WriteBatch::new();
+        b.put(key, value);
+        self.write(wo, b)
+    }
+
+    /// Deletes `key` (a no-op if absent).
+    pub fn delete(&self, wo: &WriteOptions, key: &[u8]) -> Result<()> {
+        let mut b = WriteBatch::new();
+        b.delete(key);
+        self.write(wo, b)
+    }
+
+    /// Applies every operation of `batch` atomically: readers see all of it or none.
+    pub fn write(&self, wo: &WriteOptions, batch: WriteBatch) -> Result<()> {
+        write::write(&self.inner, wo.sync, Some(batch), false)
+    }
+
+    /// The value of `key`, as of `ro.snapshot` or now.
+    pub fn get(&self, ro: &ReadOptions, key: &[u8]) -> Result<Option<Vec<u8>>> {
+        let inner = &self.inner;
+        inner.check_open()?;
+        let seq = match &ro.snapshot {
+            Some(s) => s.sequence(),
+            None => inner.visible_seq.load(Ordering::Acquire),
+        };
+        let sv = inner.super_version();
+        match sv.mem.get(key, seq) {
+            Some(MemGet::Found(v)) => return Ok(Some(v.to_vec())),
+            Some(MemGet::Deleted) => return Ok(None),
+            None => {}
+        }
+        for m in &sv.imm {
+            match m.get(key, seq) {
+                Some(MemGet::Found(v)) => return Ok(Some(v.to_vec())),
+                Some(MemGet::Deleted) => return Ok(None),
+                None => {}
+            }
+        }
+        let mut lookup = Vec::with_capacity(key.len() + 8);
+        append_internal_key(&mut lookup, key, seq, ValueKind::SEEK);
+        match sv.version.get(&inner.tables, &lookup, &table_read_options(ro))? {
+            Some(Lookup::Found(v)) => Ok(Some(v)),
+            Some(Lookup::Deleted) | None => Ok(None),
+        }
+    }
+
+    /// An iterator over the database as of `ro.snapshot` (or now), within `ro`'s bounds.
+    /// It keeps the files and memtables it reads alive until dropped.
+    pub fn iter(&self, ro: &ReadOptions) -> Result<DbIterator> {
+        let inner = &self.inner;
+        inner.check_open()?;
+        let seq = match &ro.snapshot {
+            Some(s) => s.sequence(),
+            None => inner.visible_seq.load(Ordering::Acquire),
+        };
+        let sv = inner.super_version();
+        let tro = table_read_options(ro);
+        let mut children: Vec<Box<dyn InternalIterator>> = Vec::new();
+        children.push(Box::new(sv.mem.iter()));
+        for m in &sv.imm {
+            children.push(Box::new(m.iter()));
+        }
+        for f in &sv.version.files[0] {
+            let t = inner.tables.get(f.number, f.size)?;
+            children.push(Box::new(t.iter(tro)));
+        }
+        for files in sv.version.files.iter().skip(1) {
+            if !files.is_empty() {
+                children.push(Box::new(LevelIterator::new(inner.tables.clone(), files.clone(), tro)));
+            }
+        }
+        let merged = MergingIterator::new(children);
+        let pins: Vec<Box<dyn std::any::Any + Send + Sync>> = vec![Box::new(sv)];
+        Ok(DbIterator::new(Box::new(merged), seq, ro.lower_bound.clone(), ro.upper_bound.clone()).with_pins(pins))
+    }
+
+    /// A snapshot of the current state; reads through it see exactly the writes before it.
+    pub fn snapshot(&self) -> Snapshot {
+        Snapshot::new(&self.inner.snapshots, self.inner.visible_seq.load(Ordering::Acquire))
+    }
+
+    /// Writes the memtable to a level-0 table and waits until it is durable.
+    pub fn flush(&self) -> Result<()> {
+        write::write(&self.inner, false, None, true)?;
+        background::wait_for_flushes(&self.inner)
+    }
+
+    /// Compacts the key range `[start, end]` (`None` = unbounded) down through every level
+    /// holding it, dropping deleted and overwritten data no snapshot needs. Waits for it.
+    pub fn compact_range(&self, start: Option<&[u8]>, end: Option<&[u8]>) -> Result<()> {
+        self.flush()?;
+        background::compact_range(&self.inner, start, end)
+    }
+
+    /// Statistics: files and bytes per level, memtable bytes, write amplification, stalls,
+    /// block cache hits and misses.
+    pub fn stats(&self) -> DbStats {
+        self.inner.stats()
+    }
+
+    /// The database directory.
+    pub fn path(&self) -> &Path {
+        &self.inner.dir
+    }
+
+    /// Waits for background work to stop, syncs the WAL and releases the directory lock.
+    /// Later calls on this handle fail with [`Error::Closed`].
+    pub fn close(&self) -> Result<()> {
+        self.inner.close()
+    }
+
+    /// Waits until no flush or compaction is queued or running and none is needed.
+    pub fn wait_for_compactions(&self) -> Result<()> {
+        background::wait_idle(&self.inner)
+    }
+}
+
+impl Drop for Db {
+    fn drop(&mut self) {
+        let _ = self.inner.close();
+    }
+}
+
+pub(crate) fn table_read_options(ro: &ReadOptions) -> TableReadOptions {
+    TableReadOptions { verify_checksums: ro.verify_checksums, fill_cache: ro.fill_cache }
+}
+
+impl DbInner {
+    pub(crate) fn super_version(&self) -> Arc<SuperVersion> {
+        self.state.lock().sv.clone()
+    }
+
+    pub(crate) fn check_open(&self) -> Result<()> {
+        if self.shutting_down.load(Ordering::Acquire) {
+            return Err(Error::Closed);
+        }
+        Ok(())
+    }
+
+    /// Rebuilds the published super version from `st` (call after changing memtables or
+    /// installing a version).
+    pub(crate) fn install_super_version(st: &mut State, version: Option<Arc<Version>>) {
+        let version = version.unwrap_or_else(|| st.sv.version.clone());
+        let imm = st.imm.iter().rev().map(|f| f.mem.clone()).collect();
+        st.sv = Arc::new(SuperVersion { mem: st.mem.clone(), imm, version });
+    }
+
+    /// The sequence below which no reader can tell versions apart.
+    pub(crate) fn smallest_snapshot(&self) -> SequenceNumber {
+        let visible = self.visible_seq.load(Ordering::Acquire);
+        self.snapshots.oldest().map_or(visible, |s| s.min(visible)).min(MAX_SEQUENCE)
+    }
+
+    pub(crate) fn stats(&self) -> DbStats {
+        let (sv, imm_count) = {
+            let st = self.state.lock();
+            (st.sv.clone(), st.imm.len())
+        };
+        let mut levels = [LevelStats::default(); crate::version::edit::NUM_LEVELS];
+        for (i, l) in levels.iter_mut().enumerate() {
+            *l = LevelStats { files: sv.version.num_files(i), bytes: sv.version.level_bytes(i) };
+        }
+        let c = &self.counters;
+        let bc = &self.tables.block_cache;
+        DbStats {
+            levels,
+            memtable_bytes: (sv.mem.approximate_memory_usage()
+                + sv.imm.iter().map(|m| m.approximate_memory_usage()).sum::<usize>()) as u64,
+            immutable_memtables: imm_count,
+            user_bytes_written: Counters::get(&c.user_bytes_written),
+            wal_bytes_written: Counters::get(&c.wal_bytes_written),
+            wal_syncs: Counters::get(&c.wal_syncs),
+            writes: Counters::get(&c.writes),
+            write_groups: Counters::get(&c.write_groups),
+            flush_bytes_written: Counters::get(&c.flush_bytes_written),
+            flushes: Counters::get(&c.flushes),
+            compaction_bytes_read: Counters::get(&c.compaction_bytes_read),
+            compaction_bytes_written: Counters::get(&c.compaction_bytes_written),
+            compactions: Counters::get(&c.compactions),
+            trivial_moves: Counters::get(&c.trivial_moves),
+            stall_micros: Counters::get(&c.stall_micros),
+            stall_count: Counters::get(&c.stall_count),
+            slowdown_count: Counters::get(&c.slowdown_count),
+            block_cache_hits: bc.hits(),
+            block_cache_misses: bc.misses(),
+            block_cache_usage: bc.usage() as u64,
+            live_snapshots: self.snapshots.count(),
+            last_sequence: self.visible_seq.load(Ordering::Acquire),
+        }
+    }
+
+    fn close(&self) -> Result<()> {
+        if self.shutting_down.swap(true, Ordering::AcqRel) {
+            return Ok(());
+        }
+        // Let queued writers finish or fail; then wait for background jobs.
+        {
+            let mut st = self.state.lock();
+            self.bg_cv.notify_all();
+            while st.jobs > 0 {
+                self.bg_cv.wait(&mut st);
+            }
+        }
+        let mut result = Ok(());
+        {
+            let mut log = self.log.lock();
+            if let Some(w) = log.writer.as_mut() {
+                result = w.flush();
+            }
+            log.writer = None;
+        }
+        self.lock.lock().take();
+        result
+    }
+}

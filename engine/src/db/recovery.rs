@@ -1,0 +1,258 @@
+//! Opening a database: lock, load the MANIFEST, replay the WALs, start a fresh WAL.
+//!
+//! # Steps, in fsync order
+//! 1. Create the directory (with `create_if_missing`) and take `LOCK`.
+//! 2. Load the version named by `CURRENT` (or start empty for a new database).
+//! 3. Replay, in number order, every WAL numbered at or above the MANIFEST's log number into
+//!    a memtable, writing a level-0 table whenever it fills. A torn final record of the last
+//!    WAL with records ends replay cleanly; any other damage is an error naming file and
+//!    offset (records after damage would otherwise be applied with a hole before them).
+//! 4. Write the replayed memtable to a level-0 table; fsync tables and the directory.
+//! 5. Create a new WAL and fsync the directory.
+//! 6. Write a new MANIFEST holding the whole version, {the new tables, log number = the new
+//!    WAL}, fsync it, and switch `CURRENT` to it atomically. Old WALs are now obsolete.
+//! 7. Delete obsolete files and schedule compactions.
+//!
+//! A crash anywhere before step 6 leaves the old `CURRENT` and WALs in charge, so the next
+//! open replays the same writes again; after step 6 the new state is complete.
+
+use std::collections::HashSet;
+use std::path::Path;
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::Arc;
+
+use parking_lot::{Condvar, Mutex};
+
+use super::background;
+use super::snapshot::SnapshotList;
+use super::stats::Counters;
+use super::{DbInner, LogState, State, SuperVersion};
+use crate::batch::WriteBatch;
+use crate::compaction::job::{self, JobParams};
+use crate::error::{Error, Result};
+use crate::filename::{current_file, lock_file, log_file, parse_file_name, table_file, FileKind};
+use crate::memtable::MemTable;
+use crate::options::{BlockCache, Options};
+use crate::pool::BackgroundPool;
+use crate::version::edit::VersionEdit;
+use crate::version::set::{new_file, VersionSet};
+use crate::version::table_cache::{TableCache, Tables};
+
+/// Private block cache size when none is given.
+const DEFAULT_BLOCK_CACHE: usize = 8 << 20;
+
+pub(crate) fn open(dir: &Path, opts: Options) -> Result<Arc<DbInner>> {
+    opts.validate()?;
+    let fs = opts.fs.clone();
+    if opts.create_if_missing {
+        fs.create_dir_all(dir)?;
+    } else if !fs.exists(dir) {
+        return Err(Error::NotFound(format!("database directory {} does not exist", dir.display())));
+    }
+    let lock = fs.lock(&lock_file(dir))?;
+    let exists = fs.exists(&current_file(dir));
+    if exists && opts.error_if_exists {
+        return Err(Error::InvalidArgument(format!("database {} already exists", dir.display())));
+    }
+    if !exists {
+        let stray = fs
+            .list_dir(dir)?
+            .into_iter()
+            .find(|n| matches!(parse_file_name(n), Some(FileKind::Manifest(_)) | Some(FileKind::Table(_))));
+        if let Some(name) = stray {
+            return Err(Error::corruption(
+                current_file(dir),
+                None,
+                format!("CURRENT is missing but the directory holds database files ({name})"),
+            ));
+        }
+    }
+    if !exists && !opts.create_if_missing {
+        return Err(Error::NotFound(format!("no database in {} (create_if_missing is off)", dir.display())));
+    }
+    let versions = if exists {
+        VersionSet::recover(fs.clone(), dir, opts.max_manifest_size)?
+    } else {
+        VersionSet::new_empty(fs.clone(), dir, opts.max_manifest_size)
+    };
+
+    let table_cache = opts.table_cache.clone().unwrap_or_else(|| Arc::new(TableCache::new(opts.max_open_files)));
+    let block_cache = opts.block_cache.clone().unwrap_or_else(|| BlockCache::new(DEFAULT_BLOCK_CACHE));
+    let tables = Arc::new(Tables {
+        fs: fs.clone(),
+        dir: dir.to_path_buf(),
+        db_id: table_cache.new_id(),
+        table_cache,
+        block_cache,
+        paranoid: opts.paranoid_checks,
+    });
+    let pool = opts.background_pool.clone().unwrap_or_else(|| BackgroundPool::new(opts.background_threads));
+    let next_file = versions.file_number_counter();
+
+    // Files present: mark their numbers used; find the WALs to replay.
+    let mut logs = Vec::new();
+    for name in fs.list_dir(dir)? {
+        match parse_file_name(&name) {
+            Some(FileKind::Log(n)) => {
+                versions.mark_file_number_used(n);
+                if n >= versions.log_number {
+                    logs.push(n);
+                }
+            }
+            Some(FileKind::Table(n)) | Some(FileKind::Manifest(n)) => versions.mark_file_number_used(n),
+            _ => {}
+        }
+    }
+    logs.sort_unstable();
+
+    // Every table the version lists must exist.
+    let present: HashSet<String> = fs.list_dir(dir)?.into_iter().collect();
+    let missing: Vec<u64> = versions
+        .peek_current()
+        .files
+        .iter()
+        .flatten()
+        .map(|f| f.number)
+        .filter(|n| !present.contains(&format!("{n:06}.sst")))
+        .collect();
+    if let Some(n) = missing.first() {
+        return Err(Error::corruption(
+            table_file(dir, *n),
+            None,
+            format!("{} table file(s) listed in the MANIFEST are missing", missing.len()),
+        ));
+    }
+
+    let inner = Arc::new(DbInner {
+        dir: dir.to_path_buf(),
+        opts: opts.clone(),
+        fs: fs.clone(),
+        tables,
+        pool,
+        lock: Mutex::new(Some(lock)),
+        visible_seq: AtomicU64::new(versions.last_sequence),
+        writers: Mutex::new(Default::default()),
+        log: Mutex::new(LogState { writer: None, number: 0, last_seq: versions.last_sequence }),
+        state: Mutex::new(State {
+            mem: Arc::new(MemTable::new()),
+            mem_log_number: 0,
+            imm: Vec::new(),
+            sv: Arc::new(SuperVersion {
+                mem: Arc::new(MemTable::new()),
+                imm: Vec::new(),
+                version: Arc::new(Default::default()),
+            }),
+            flush_running: false,
+            compactions_running: 0,
+            busy: HashSet::new(),
+            pending_outputs: HashSet::new(),
+            jobs: 0,
+            bg_error: None,
+            manual_compaction: false,
+        }),
+        bg_cv: Condvar::new(),
+        versions: Mutex::new(versions),
+        next_file,
+        shutting_down: AtomicBool::new(false),
+        snapshots: Arc::new(SnapshotList::default()),
+        counters: Counters::default(),
+    });
+
+    let mut edit = VersionEdit::default();
+    let last_seq = replay_logs(&inner, &logs, &mut edit)?;
+
+    // A fresh WAL for new writes, then the MANIFEST that makes the replay durable.
+    let log_number = inner.next_file.fetch_add(1, Ordering::Relaxed);
+    let log_path = log_file(dir, log_number);
+    let writer = crate::wal::Writer::new(fs.create(&log_path)?, log_path);
+    fs.sync_dir(dir)?;
+    edit.log_number = Some(log_number);
+    edit.last_sequence = Some(last_seq);
+    let version = inner.versions.lock().log_and_apply(edit)?;
+    {
+        let mut log = inner.log.lock();
+        log.writer = Some(writer);
+        log.number = log_number;
+        log.last_seq = last_seq;
+    }
+    inner.visible_seq.store(last_seq, Ordering::Release);
+    {
+        let mut st = inner.state.lock();
+        st.mem_log_number = log_number;
+        st.pending_outputs.clear();
+        DbInner::install_super_version(&mut st, Some(version));
+    }
+    background::delete_obsolete_files(&inner);
+    {
+        let mut st = inner.state.lock();
+        background::maybe_schedule(&inner, &mut st);
+    }
+    Ok(inner)
+}
+
+/// Replays `logs` into memtables, writing level-0 tables into `edit` as they fill.
+/// Returns the last sequence number seen.
+fn replay_logs(db: &Arc<DbInner>, logs: &[u64], edit: &mut VersionEdit) -> Result<u64> {
+    let mut last_seq = db.versions.lock().last_sequence;
+    let mut mem = Arc::new(MemTable::new());
+    let mut torn: Option<(std::path::PathBuf, u64, String)> = None;
+    for &number in logs {
+        let path = log_file(&db.dir, number);
+        let file = db.fs.open_sequential(&path)?;
+        let mut reader = crate::wal::Reader::new(file, path.clone(), true);
+        while let Some(rec) = reader.read_record()? {
+            if let Some((tpath, off, why)) = &torn {
+                return Err(Error::corruption(
+                    tpath,
+                    Some(*off),
+                    format!("torn WAL record ({why}) is followed by later records in {}", path.display()),
+                ));
+            }
+            let batch = WriteBatch::from_data(rec.data).map_err(|e| e.in_file(&path).at_offset(rec.offset))?;
+            let seq = batch.sequence();
+            super::write::insert_batch(&mem, &batch, seq).map_err(|e| e.in_file(&path).at_offset(rec.offset))?;
+            let count = u64::from(batch.count());
+            if count > 0 {
+                last_seq = last_seq.max(seq + count - 1);
+            }
+            if mem.approximate_memory_usage() >= db.opts.write_buffer_size {
+                write_level0(db, &mem, edit)?;
+                mem = Arc::new(MemTable::new());
+            }
+        }
+        if let Some(t) = reader.torn_tail() {
+            torn = Some((path.clone(), t.offset, t.reason.clone()));
+        }
+    }
+    if !mem.is_empty() {
+        write_level0(db, &mem, edit)?;
+    }
+    Ok(last_seq)
+}
+
+fn write_level0(db: &Arc<DbInner>, mem: &Arc<MemTable>, edit: &mut VersionEdit) -> Result<()> {
+    let mut iter = mem.iter();
+    let mut factory = || -> Result<(u64, std::path::PathBuf, Box<dyn crate::fs::WritableFile>)> {
+        let n = db.next_file.fetch_add(1, Ordering::Relaxed);
+        db.state.lock().pending_outputs.insert(n);
+        let path = table_file(&db.dir, n);
+        let f = db.fs.create(&path)?;
+        Ok((n, path, f))
+    };
+    let params = JobParams {
+        smallest_snapshot: 0,
+        is_base_level: &|_| false,
+        filter: None,
+        table_options: background::table_options(db),
+        target_file_size: u64::MAX,
+        grandparents: &[],
+        shutting_down: &db.shutting_down,
+    };
+    let out = job::run(&mut iter, params, &mut factory)?;
+    db.fs.sync_dir(&db.dir)?;
+    for f in &out.files {
+        edit.new_files.push(new_file(0, f));
+        Counters::add(&db.counters.flush_bytes_written, f.size);
+    }
+    Ok(())
+}
