@@ -8,6 +8,7 @@
 pub mod cache;
 pub mod checksum;
 pub mod coding;
+pub mod db_iter;
 pub mod error;
 pub mod fs;
 pub mod iterator;

@@ -25,6 +25,12 @@
 //! `O(log n)` key comparisons through [`compare_internal`], no allocation, no key copies.
 //! A direction switch copies the current key once and repositions every child.
 //!
+//! Like LevelDB's and RocksDB's `IteratorWrapper`, the merge remembers where each child's
+//! current key lives (a pointer and length taken from `key()` right after the child moved),
+//! so heap comparisons make no virtual calls. This relies on the [`InternalIterator`]
+//! contract that `key()` stays valid until the child's next positioning call: a child must
+//! not change its key bytes from a `&self` method (no interior mutability of the key).
+//!
 //! # Thread safety
 //!
 //! `Send`, not `Sync`, like every [`InternalIterator`]: one thread drives it.
@@ -45,10 +51,24 @@ enum Direction {
     Backward,
 }
 
+/// Where a child's current key lives: the slice its `key()` returned after it last moved.
+#[derive(Clone, Copy)]
+struct KeyRef {
+    ptr: *const u8,
+    len: usize,
+}
+
+impl KeyRef {
+    const EMPTY: KeyRef = KeyRef { ptr: std::ptr::NonNull::dangling().as_ptr(), len: 0 };
+}
+
 /// A heap-based merge of child iterators; see the module docs for ordering and invariants.
 pub struct MergingIterator {
     /// The sources, newest first. Never reordered.
     children: Vec<Box<dyn InternalIterator>>,
+    /// `keys[i]` is child `i`'s current key while `i` is in the heap (refreshed after every
+    /// positioning call on child `i`); meaningless otherwise.
+    keys: Vec<KeyRef>,
     /// Indices of the valid children, as a heap under `dir`'s order; `heap[0]` is current.
     heap: Vec<usize>,
     /// The direction of the last positioning call.
@@ -77,11 +97,33 @@ impl MergingIterator {
         let n = children.len();
         MergingIterator {
             children,
+            keys: vec![KeyRef::EMPTY; n],
             heap: Vec::with_capacity(n),
             dir: Direction::Forward,
             err: None,
             scratch: Vec::new(),
         }
+    }
+
+    /// Records where child `i`'s current key lives. Call after every positioning call on
+    /// child `i` that leaves it valid.
+    #[inline]
+    fn refresh(&mut self, i: usize) {
+        let key = self.children[i].key();
+        self.keys[i] = KeyRef { ptr: key.as_ptr(), len: key.len() };
+    }
+
+    /// Child `i`'s current key, without a virtual call. `i` must be in the heap.
+    #[inline]
+    fn key_of(&self, i: usize) -> &[u8] {
+        let k = self.keys[i];
+        // SAFETY: `k` was taken from `self.children[i].key()` after the child's last
+        // positioning call (`refresh`, invariant of the heap). The child is owned by `self`,
+        // and only `self` (through `&mut self`) moves it, so no positioning call happened
+        // since; by the `InternalIterator` contract the slice is still valid and unchanged.
+        // The child lives in a `Box`, so moving `self` does not move it. The returned
+        // borrow is tied to `&self`, which excludes any positioning call while it lives.
+        unsafe { std::slice::from_raw_parts(k.ptr, k.len) }
     }
 
     /// The number of children.
@@ -92,7 +134,7 @@ impl MergingIterator {
     /// True when child `a` comes out before child `b` in the current direction.
     #[inline]
     fn before(&self, a: usize, b: usize) -> bool {
-        let ord = compare_internal(self.children[a].key(), self.children[b].key()).then(a.cmp(&b));
+        let ord = compare_internal(self.key_of(a), self.key_of(b)).then(a.cmp(&b));
         match self.dir {
             Direction::Forward => ord == Ordering::Less,
             Direction::Backward => ord == Ordering::Greater,
@@ -125,8 +167,9 @@ impl MergingIterator {
     fn rebuild(&mut self, dir: Direction) {
         self.dir = dir;
         self.heap.clear();
-        for (i, child) in self.children.iter().enumerate() {
-            if child.valid() {
+        for i in 0..self.children.len() {
+            if self.children[i].valid() {
+                self.refresh(i);
                 self.heap.push(i);
             }
         }
@@ -234,7 +277,9 @@ impl MergingIterator {
         if let Err(e) = moved {
             return Err(self.fail(e));
         }
-        if !self.children[cur].valid() {
+        if self.children[cur].valid() {
+            self.refresh(cur);
+        } else {
             // `cur` is heap[0] (the switch keeps it on top): drop it, move the last one up.
             self.heap.swap_remove(0);
         }
@@ -242,6 +287,11 @@ impl MergingIterator {
         Ok(())
     }
 }
+
+// SAFETY: the only non-`Send` fields are the `KeyRef` pointers, which point into data owned
+// by the children (themselves `Send` and owned by `self`) and move with them; they are only
+// dereferenced through `&self`.
+unsafe impl Send for MergingIterator {}
 
 impl InternalIterator for MergingIterator {
     #[inline]
@@ -278,7 +328,7 @@ impl InternalIterator for MergingIterator {
     #[inline]
     fn key(&self) -> &[u8] {
         match self.heap.first() {
-            Some(&cur) => self.children[cur].key(),
+            Some(&cur) => self.key_of(cur),
             None => &[],
         }
     }
