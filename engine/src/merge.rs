@@ -77,6 +77,10 @@ pub struct MergingIterator {
     err: Option<Error>,
     /// Reused buffer holding the current key during a direction switch.
     scratch: Vec<u8>,
+    /// Heap position (1 or 2) of the better child of the top, when known. Stays correct
+    /// while the top child keeps winning (positions 1 and 2 do not change), so a walk that
+    /// stays in one child costs one comparison per step.
+    runner_up: Option<usize>,
 }
 
 /// Merges `children` (newest first) into one iterator. With exactly one child the child
@@ -102,6 +106,7 @@ impl MergingIterator {
             dir: Direction::Forward,
             err: None,
             scratch: Vec::new(),
+            runner_up: None,
         }
     }
 
@@ -163,10 +168,33 @@ impl MergingIterator {
         }
     }
 
+    /// Restores the heap after the top child moved (or was replaced).
+    #[inline]
+    fn fix_top(&mut self) {
+        let n = self.heap.len();
+        if n < 2 {
+            return;
+        }
+        let runner_up = match self.runner_up {
+            Some(pos) => pos,
+            None => {
+                let pos = if n > 2 && self.before(self.heap[2], self.heap[1]) { 2 } else { 1 };
+                self.runner_up = Some(pos);
+                pos
+            }
+        };
+        if self.before(self.heap[runner_up], self.heap[0]) {
+            self.runner_up = None;
+            self.heap.swap(0, runner_up);
+            self.sift_down(runner_up);
+        }
+    }
+
     /// Rebuilds the heap from scratch over the valid children, ordered for `dir`.
     fn rebuild(&mut self, dir: Direction) {
         self.dir = dir;
         self.heap.clear();
+        self.runner_up = None;
         for i in 0..self.children.len() {
             if self.children[i].valid() {
                 self.refresh(i);
@@ -282,8 +310,9 @@ impl MergingIterator {
         } else {
             // `cur` is heap[0] (the switch keeps it on top): drop it, move the last one up.
             self.heap.swap_remove(0);
+            self.runner_up = None;
         }
-        self.sift_down(0);
+        self.fix_top();
         Ok(())
     }
 }
