@@ -12,5 +12,6 @@ pub mod error;
 pub mod fs;
 pub mod iterator;
 pub mod keys;
+pub mod sstable;
 
 pub use error::{Error, Result};
