@@ -31,12 +31,17 @@ use crate::keys::compare_internal;
 
 /// A decoded (uncompressed) block with a validated restart array. Immutable; shared as
 /// `Arc<Block>` between the block cache and iterators.
-#[derive(Debug)]
 pub struct Block {
     data: Vec<u8>,
     /// Offset of the restart array, which is also the end of the entries.
     restarts: usize,
     num_restarts: usize,
+}
+
+impl std::fmt::Debug for Block {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Block").field("len", &self.data.len()).field("num_restarts", &self.num_restarts).finish()
+    }
 }
 
 fn corrupt(reason: impl Into<String>) -> Error {

@@ -107,14 +107,15 @@ impl BlockHandle {
         Ok(BlockHandle { offset, size })
     }
 
-    /// Decodes a handle that must fill `src` exactly.
+    /// Decodes a handle that must fill `src` exactly (an index or metaindex value). Errors
+    /// carry no offset: the caller names the block holding the value.
     pub fn decode_exact(src: &[u8]) -> Result<BlockHandle> {
         let mut d = Decoder::new(src);
-        let h = BlockHandle::decode_from(&mut d)?;
-        if !d.is_empty() {
-            return Err(Error::corruption("", None, "trailing bytes after a block handle"));
+        match BlockHandle::decode_from(&mut d) {
+            Ok(h) if d.is_empty() => Ok(h),
+            Ok(_) => Err(Error::corruption("", None, "trailing bytes after a block handle")),
+            Err(_) => Err(Error::corruption("", None, "malformed block handle")),
         }
-        Ok(h)
     }
 
     /// The offset just past the block's trailer, or `None` on overflow.

@@ -137,6 +137,7 @@ impl Table {
 
         let mut report = VerifyReport { filter_checked: self.filter.is_some(), ..Default::default() };
         let mut prev_key: Vec<u8> = Vec::new();
+        let mut first_key: Option<Vec<u8>> = None;
         let mut prev_sep: Option<Vec<u8>> = None;
         for (sep, h) in self.index_entries()? {
             let bad = |reason: String| Error::corruption(&self.path, Some(h.offset), reason);
@@ -163,6 +164,9 @@ impl Table {
                 if !self.may_contain(p.user_key) {
                     return Err(bad("bloom filter does not report a key the block holds".into()));
                 }
+                if first_key.is_none() {
+                    first_key = Some(key.to_vec());
+                }
                 report.entries += 1;
                 report.deletions += u64::from(p.kind == ValueKind::Deletion);
                 report.raw_key_size += key.len() as u64;
@@ -177,7 +181,7 @@ impl Table {
             prev_sep = Some(sep);
             report.data_blocks += 1;
         }
-        self.check_properties(&report)?;
+        self.check_properties(&report, first_key.as_deref().unwrap_or_default(), &prev_key)?;
         Ok(report)
     }
 
@@ -194,13 +198,19 @@ impl Table {
         Ok(())
     }
 
-    fn check_properties(&self, r: &VerifyReport) -> Result<()> {
+    fn check_properties(&self, r: &VerifyReport, smallest: &[u8], largest: &[u8]) -> Result<()> {
         let p = self.properties();
         let found = (r.entries, r.deletions, r.data_blocks, r.raw_key_size, r.raw_value_size);
         let claimed = (p.num_entries, p.num_deletions, p.num_data_blocks, p.raw_key_size, p.raw_value_size);
+        let at = self.metaindex.iter().find(|(n, _)| n == super::format::PROPERTIES_BLOCK_NAME).map(|(_, h)| h.offset);
+        if (smallest, largest) != (&p.smallest_key[..], &p.largest_key[..]) {
+            return Err(Error::corruption(
+                &self.path,
+                at,
+                "properties disagree with the table's smallest or largest key",
+            ));
+        }
         if found != claimed {
-            let at =
-                self.metaindex.iter().find(|(n, _)| n == super::format::PROPERTIES_BLOCK_NAME).map(|(_, h)| h.offset);
             return Err(Error::corruption(
                 &self.path,
                 at,

@@ -358,7 +358,18 @@ fn build_raw(fs: &MemFs, path: &Path, blocks: &[(Entries, Vec<u8>)]) {
     }
     let data_size = out.len() as u64;
     let ih = put_block(&mut out, index.finish());
-    let props = Properties { format_version: FORMAT_VERSION, num_entries: num, data_size, ..Default::default() };
+    let all: Vec<&Vec<u8>> = blocks.iter().flat_map(|(e, _)| e.iter().map(|(k, _)| k)).collect();
+    let props = Properties {
+        format_version: FORMAT_VERSION,
+        num_entries: num,
+        data_size,
+        num_data_blocks: blocks.len() as u64,
+        raw_key_size: all.iter().map(|k| k.len() as u64).sum(),
+        raw_value_size: blocks.iter().flat_map(|(e, _)| e.iter().map(|(_, v)| v.len() as u64)).sum(),
+        smallest_key: all.first().map(|k| k.to_vec()).unwrap_or_default(),
+        largest_key: all.last().map(|k| k.to_vec()).unwrap_or_default(),
+        ..Default::default()
+    };
     let mut pv = Vec::new();
     props.encode_to(&mut pv);
     let ph = put_block(&mut out, &pv);
@@ -404,6 +415,36 @@ fn empty_blocks_are_skipped_both_ways() {
 }
 
 #[test]
+fn verify_checks_properties_against_data() {
+    let ik = |k: &str| make_internal_key(k.as_bytes(), 5, ValueKind::Value);
+    let e1: Entries = vec![(ik("a"), b"1".to_vec()), (ik("c"), b"2".to_vec())];
+    let fs = MemFs::new();
+    let path = PathBuf::from("/props.sst");
+    build_raw(&fs, &path, &[(e1.clone(), ik("c"))]);
+    let r = open(&fs, &path, None).unwrap().verify().unwrap();
+    assert_eq!((r.entries, r.data_blocks, r.filter_checked), (2, 1, false));
+    // Same data, but the properties are rewritten to claim another entry count.
+    let bytes = read_all(&fs, &path).unwrap();
+    let t = open(&fs, &path, None).unwrap();
+    let ph = t.metaindex()[0].1;
+    let mut props = t.properties().clone();
+    props.num_entries = 3;
+    let mut pv = Vec::new();
+    props.encode_to(&mut pv);
+    assert_eq!(pv.len() as u64, ph.size, "same-length rewrite");
+    let mut out = bytes[..ph.offset as usize].to_vec();
+    out.extend_from_slice(&pv);
+    out.extend_from_slice(&block_trailer(&pv, 0));
+    out.extend_from_slice(&bytes[ph.end().unwrap() as usize..]);
+    fs.corrupt(&path, |b| *b = out).unwrap();
+    let e = open(&fs, &path, None).unwrap().verify().unwrap_err();
+    assert!(
+        e.to_string().contains("properties claim") && e.to_string().contains(&format!("offset {}", ph.offset)),
+        "{e}"
+    );
+}
+
+#[test]
 fn verify_catches_bad_index_separator() {
     let ik = |k: &str| make_internal_key(k.as_bytes(), 5, ValueKind::Value);
     let e1: Entries = vec![(ik("a"), b"1".to_vec()), (ik("c"), b"2".to_vec())];
@@ -423,4 +464,33 @@ fn verify_catches_bad_index_separator() {
     build_raw(&fs, &path, &[(e2, ik("d")), (e1, ik("e"))]);
     let e = open(&fs, &path, None).unwrap().verify().unwrap_err();
     assert!(e.is_corruption(), "{e}");
+}
+
+#[test]
+fn malformed_index_value_names_the_index_block() {
+    let ik = |k: &str| make_internal_key(k.as_bytes(), 5, ValueKind::Value);
+    let fs = MemFs::new();
+    let path = PathBuf::from("/idx.sst");
+    build_raw(&fs, &path, &[(vec![(ik("a"), b"1".to_vec())], ik("a"))]);
+    let t = open(&fs, &path, None).unwrap();
+    let ih = t.footer().index;
+    // The index block holds one entry: header (3 bytes), key (9 bytes), handle value.
+    let mut bytes = read_all(&fs, &path).unwrap();
+    let start = ih.offset as usize;
+    let value_at = start + 3 + 9;
+    bytes[value_at] = 0xff;
+    bytes[value_at + 1] = 0xff;
+    let contents = bytes[start..start + ih.size as usize].to_vec();
+    let trailer = block_trailer(&contents, 0);
+    bytes[start + ih.size as usize..start + ih.size as usize + 5].copy_from_slice(&trailer);
+    fs.corrupt(&path, |b| *b = bytes).unwrap();
+    let e = open(&fs, &path, None).unwrap_err();
+    assert!(e.to_string().contains(&format!("at offset {}: malformed block handle", ih.offset)), "{e}");
+    let f = fs.open_random(&path).unwrap();
+    let size = f.size();
+    let t = Table::open(f, path.clone(), size, None, false).unwrap();
+    let e = get(&t, &ik("a")).unwrap_err();
+    assert!(e.to_string().contains(&format!("at offset {}", ih.offset)), "{e}");
+    let mut it = t.iter(TableReadOptions::default());
+    assert!(it.seek_to_first().unwrap_err().is_corruption());
 }
