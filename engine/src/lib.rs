@@ -5,6 +5,7 @@
 //! 2. [`keys`]
 //! 3. [`iterator`]
 
+pub mod batch;
 pub mod cache;
 pub mod checksum;
 pub mod coding;
@@ -12,5 +13,6 @@ pub mod error;
 pub mod fs;
 pub mod iterator;
 pub mod keys;
+pub mod wal;
 
 pub use error::{Error, Result};
