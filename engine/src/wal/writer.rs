@@ -1,4 +1,4 @@
-//! Appends logical records to a log file (see [`super::format`] for the layout).
+//! Appends logical records to a log file (see [`mod@super::format`] for the layout).
 
 #![deny(clippy::indexing_slicing)]
 
