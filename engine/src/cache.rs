@@ -13,7 +13,7 @@
 //! kept at all.
 
 use std::collections::HashMap;
-use std::hash::{BuildHasher, Hash};
+use std::hash::{BuildHasherDefault, Hasher};
 use std::sync::atomic::{AtomicU64, Ordering};
 
 use parking_lot::Mutex;
@@ -25,6 +25,43 @@ const SHARD_BITS: u32 = 4;
 const SHARDS: usize = 1 << SHARD_BITS;
 const NIL: usize = usize::MAX;
 
+/// Mixes a cache key into 64 well-spread bits (a multiply-xorshift finalizer). Keys are
+/// small integers chosen by the engine, not by an adversary, so no keyed hash is needed.
+#[inline]
+fn mix(key: &CacheKey) -> u64 {
+    let mut h = key.0.wrapping_mul(0x9E37_79B9_7F4A_7C15) ^ key.1;
+    h ^= h >> 33;
+    h = h.wrapping_mul(0xff51_afd7_ed55_8ccd);
+    h ^= h >> 33;
+    h
+}
+
+/// A `Hasher` for `CacheKey` maps: hashes the two words written by `(u64, u64)::hash`.
+#[derive(Default)]
+struct KeyHasher {
+    words: [u64; 2],
+    n: usize,
+}
+
+impl Hasher for KeyHasher {
+    fn write(&mut self, bytes: &[u8]) {
+        for b in bytes {
+            self.write_u64(u64::from(*b));
+        }
+    }
+    fn write_u64(&mut self, v: u64) {
+        if let Some(w) = self.words.get_mut(self.n & 1) {
+            *w = w.rotate_left(29) ^ v;
+        }
+        self.n += 1;
+    }
+    fn finish(&self) -> u64 {
+        mix(&(self.words[0], self.words[1]))
+    }
+}
+
+type KeyMap = HashMap<CacheKey, usize, BuildHasherDefault<KeyHasher>>;
+
 struct Entry<V> {
     key: CacheKey,
     value: V,
@@ -35,7 +72,7 @@ struct Entry<V> {
 
 /// One shard: a hash map into a slab of entries linked in LRU order (head = most recent).
 struct Shard<V> {
-    map: HashMap<CacheKey, usize>,
+    map: KeyMap,
     slab: Vec<Option<Entry<V>>>,
     free: Vec<usize>,
     head: usize,
@@ -46,7 +83,7 @@ struct Shard<V> {
 
 impl<V: Clone> Shard<V> {
     fn new(capacity: usize) -> Self {
-        Shard { map: HashMap::new(), slab: Vec::new(), free: Vec::new(), head: NIL, tail: NIL, usage: 0, capacity }
+        Shard { map: KeyMap::default(), slab: Vec::new(), free: Vec::new(), head: NIL, tail: NIL, usage: 0, capacity }
     }
 
     fn entry(&mut self, i: usize) -> Option<&mut Entry<V>> {
@@ -135,7 +172,6 @@ impl<V: Clone> Shard<V> {
 /// A sharded LRU cache. See the module docs.
 pub struct Cache<V> {
     shards: Vec<Mutex<Shard<V>>>,
-    hasher: std::collections::hash_map::RandomState,
     capacity: usize,
     /// Id source for owners. Relaxed: only uniqueness matters.
     next_id: AtomicU64,
@@ -156,7 +192,6 @@ impl<V: Clone> Cache<V> {
         let per_shard = capacity.div_ceil(SHARDS);
         Cache {
             shards: (0..SHARDS).map(|_| Mutex::new(Shard::new(per_shard))).collect(),
-            hasher: Default::default(),
             capacity,
             next_id: AtomicU64::new(1),
             hits: AtomicU64::new(0),
@@ -165,9 +200,7 @@ impl<V: Clone> Cache<V> {
     }
 
     fn shard(&self, key: &CacheKey) -> &Mutex<Shard<V>> {
-        let mut h = self.hasher.build_hasher();
-        key.hash(&mut h);
-        let idx = (std::hash::Hasher::finish(&h) >> (64 - SHARD_BITS)) as usize;
+        let idx = (mix(key) >> (64 - SHARD_BITS)) as usize;
         // `idx < SHARDS` by construction; fall back to shard 0 rather than index unchecked.
         self.shards.get(idx).unwrap_or_else(|| &self.shards[0])
     }

@@ -128,6 +128,7 @@ fn snapshots_see_a_fixed_state_across_flush_and_compaction() {
     }
     assert_eq!(n, 200);
     drop(it);
+    drop(ro);
     drop(snap);
     db.compact_range(None, None).unwrap();
     let stats = db.stats();

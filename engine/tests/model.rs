@@ -129,7 +129,8 @@ fn run(seed: u64) {
                 for _ in 0..rng.below(20) {
                     let k = key(rng.below(KEYS));
                     if rng.chance(70) {
-                        let v = rng.bytes(rng.below(50) as usize);
+                        let len = rng.below(50) as usize;
+                        let v = rng.bytes(len);
                         b.put(&k, &v);
                         model.insert(k, v);
                     } else {

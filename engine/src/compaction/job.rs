@@ -85,7 +85,6 @@ pub fn run(input: &mut dyn InternalIterator, mut p: JobParams<'_>, new_output: &
     let mut gp_index = 0usize;
     let mut gp_overlap = 0u64;
     let max_gp_overlap = p.target_file_size.saturating_mul(10);
-    let mut tombstone_buf = Vec::new();
 
     input.seek_to_first()?;
     let mut n = 0u64;
@@ -150,10 +149,11 @@ pub fn run(input: &mut dyn InternalIterator, mut p: JobParams<'_>, new_output: &
         if drop {
             out.entries_dropped += 1;
         } else {
+            let tombstone;
             let (k, v): (&[u8], &[u8]) = if as_tombstone {
                 out.entries_dropped += 1;
-                tombstone_buf = make_internal_key(parsed.user_key, parsed.seq, ValueKind::Deletion);
-                (&tombstone_buf, &[])
+                tombstone = make_internal_key(parsed.user_key, parsed.seq, ValueKind::Deletion);
+                (&tombstone, &[])
             } else {
                 (ikey, value)
             };

@@ -78,7 +78,7 @@ pub(crate) fn maybe_schedule(db: &Arc<DbInner>, st: &mut State) {
         st.jobs += 1;
         let d = db.clone();
         db.pool.schedule(Priority::High, move || {
-            let r = flush_one(&d);
+            let r = guarded(|| flush_one(&d));
             finish_job(&d, r, |st| st.flush_running = false);
         });
     }
@@ -92,7 +92,7 @@ pub(crate) fn maybe_schedule(db: &Arc<DbInner>, st: &mut State) {
         let d = db.clone();
         db.pool.schedule(Priority::Low, move || {
             let numbers: Vec<u64> = plan.all_inputs().map(|f| f.number).collect();
-            let r = run_compaction(&d, &plan);
+            let r = guarded(|| run_compaction(&d, &plan));
             finish_job(&d, r, |st| {
                 st.compactions_running -= 1;
                 for n in &numbers {
@@ -101,6 +101,19 @@ pub(crate) fn maybe_schedule(db: &Arc<DbInner>, st: &mut State) {
             });
         });
     }
+}
+
+/// Runs a job, turning a panic (a bug) into a background error instead of a dead worker
+/// and a database that waits forever for the job to finish.
+fn guarded(job: impl FnOnce() -> Result<()>) -> Result<()> {
+    std::panic::catch_unwind(std::panic::AssertUnwindSafe(job)).unwrap_or_else(|p| {
+        let what = p
+            .downcast_ref::<&str>()
+            .map(|s| s.to_string())
+            .or_else(|| p.downcast_ref::<String>().cloned())
+            .unwrap_or_default();
+        Err(Error::InvalidArgument(format!("background job panicked: {what}")))
+    })
 }
 
 fn pick_locked(db: &DbInner, st: &State) -> Option<CompactionPlan> {
@@ -295,12 +308,15 @@ fn publish_version(db: &DbInner, version: Arc<Version>) {
 /// old MANIFESTs and temporary files. Errors are ignored: a file left behind is deleted
 /// by a later sweep or the next open.
 pub(crate) fn delete_obsolete_files(db: &DbInner) {
+    // Order matters: list first, then pending outputs, then live versions. A job registers
+    // an output as pending before creating its file, and drops it from pending only after
+    // the MANIFEST lists it; so every file in the listing is in one of the two snapshots.
+    let Ok(names) = db.fs.list_dir(&db.dir) else { return };
     let pending: HashSet<u64> = db.state.lock().pending_outputs.clone();
     let (live, log_number, manifest) = {
         let mut vs = db.versions.lock();
         (vs.live_tables(), vs.log_number, vs.manifest_number())
     };
-    let Ok(names) = db.fs.list_dir(&db.dir) else { return };
     for name in names {
         let delete = match parse_file_name(&name) {
             Some(FileKind::Table(n)) => {

@@ -279,7 +279,11 @@ impl DbInner {
     /// Rebuilds the published super version from `st` (call after changing memtables or
     /// installing a version).
     pub(crate) fn install_super_version(st: &mut State, version: Option<Arc<Version>>) {
-        let version = version.unwrap_or_else(|| st.sv.version.clone());
+        // Jobs may publish out of order; never replace a version by an older one.
+        let version = match version {
+            Some(v) if v.generation >= st.sv.version.generation => v,
+            _ => st.sv.version.clone(),
+        };
         let imm = st.imm.iter().rev().map(|f| f.mem.clone()).collect();
         st.sv = Arc::new(SuperVersion { mem: st.mem.clone(), imm, version });
     }

@@ -208,7 +208,7 @@ fn replay_logs(db: &Arc<DbInner>, logs: &[u64], edit: &mut VersionEdit) -> Resul
                     format!("torn WAL record ({why}) is followed by later records in {}", path.display()),
                 ));
             }
-            let batch = WriteBatch::from_data(rec.data).map_err(|e| e.in_file(&path).at_offset(rec.offset))?;
+            let batch = WriteBatch::from_data(rec.data.to_vec()).map_err(|e| e.in_file(&path).at_offset(rec.offset))?;
             let seq = batch.sequence();
             super::write::insert_batch(&mem, &batch, seq).map_err(|e| e.in_file(&path).at_offset(rec.offset))?;
             let count = u64::from(batch.count());

@@ -71,6 +71,9 @@ pub enum Lookup {
 pub struct Version {
     /// Files per level.
     pub files: [Vec<Arc<FileMeta>>; NUM_LEVELS],
+    /// Position in the sequence of versions a `VersionSet` installed (newer is larger);
+    /// lets the database publish versions in order even when jobs finish out of order.
+    pub generation: u64,
 }
 
 impl Version {

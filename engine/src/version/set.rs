@@ -171,7 +171,8 @@ impl VersionSet {
         let mut pointers = self.compact_pointers.clone();
         let mut builder = Builder::new(&self.current);
         builder.apply(&edit, &mut pointers);
-        let version = builder.finish();
+        let mut version = builder.finish();
+        version.generation = self.current.generation + 1;
         debug_assert!(check_version(&version).is_ok(), "{:?}", check_version(&version));
 
         let too_big = self.manifest.as_ref().is_some_and(|m| m.len() >= self.max_manifest_size);
@@ -303,7 +304,7 @@ impl Builder {
                 files.sort_by(|a, b| compare_internal(&a.smallest, &b.smallest));
             }
         }
-        Version { files: self.files }
+        Version { files: self.files, generation: 0 }
     }
 }
 

@@ -695,7 +695,7 @@ mod tests {
         let synced = w.len();
         w.add_record(&vec![9u8; 50_000]).unwrap();
         w.flush().unwrap();
-        fs.crash();
+        let fs = fs.crash();
         assert_eq!(fs.file_size(&path).unwrap(), synced);
         let mut r = Reader::new(fs.open_sequential(&path).unwrap(), path.clone(), true);
         let got = read_all(&mut r).unwrap();
