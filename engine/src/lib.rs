@@ -3,7 +3,7 @@
 //! Layers, bottom up (a module uses only lower layers):
 //! 1. [`error`], [`coding`], [`checksum`], [`fs`], [`cache`] (a generic sharded LRU)
 //! 2. [`keys`]
-//! 3. [`iterator`]
+//! 3. [`iterator`], [`memtable`]
 
 pub mod cache;
 pub mod checksum;
@@ -12,5 +12,6 @@ pub mod error;
 pub mod fs;
 pub mod iterator;
 pub mod keys;
+pub mod memtable;
 
 pub use error::{Error, Result};
