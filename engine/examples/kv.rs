@@ -17,7 +17,9 @@ use std::time::Instant;
 use engine::{Db, Options, ReadOptions, WriteBatch, WriteOptions};
 
 fn usage() -> ExitCode {
-    eprintln!("usage: kv [--db DIR] [demo | put KEY VALUE | get KEY | del KEY | scan [FROM [TO]] | fill N | compact | stats]");
+    eprintln!(
+        "usage: kv [--db DIR] [demo | put KEY VALUE | get KEY | del KEY | scan [FROM [TO]] | fill N | compact | stats]"
+    );
     ExitCode::from(2)
 }
 

@@ -1,5 +1,7 @@
 //! The public API, end to end on the real file system.
 
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)] // test code: a failure should panic
+
 mod common;
 
 use std::sync::Arc;
@@ -54,8 +56,8 @@ fn second_open_is_locked_and_existence_flags_work() {
     let err = Db::open(dir.path(), Options { error_if_exists: true, ..Options::default() }).unwrap_err();
     assert!(matches!(err, Error::InvalidArgument(_)), "{err}");
     let empty = tempfile::tempdir().unwrap();
-    let err = Db::open(empty.path().join("nope"), Options { create_if_missing: false, ..Options::default() })
-        .unwrap_err();
+    let err =
+        Db::open(empty.path().join("nope"), Options { create_if_missing: false, ..Options::default() }).unwrap_err();
     assert!(matches!(err, Error::NotFound(_)), "{err}");
     let err = Db::open(dir.path(), Options { write_buffer_size: 1, ..Options::default() }).unwrap_err();
     assert!(matches!(err, Error::InvalidArgument(_)), "{err}");

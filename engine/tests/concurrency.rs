@@ -1,6 +1,8 @@
 //! Several writer and reader threads during flushes and compactions: readers always see
 //! whole batches, snapshots stay fixed, and nothing acknowledged is lost.
 
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)] // test code: a failure should panic
+
 mod common;
 
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -61,9 +63,8 @@ fn readers_see_whole_batches_during_background_work() {
                     let snap = db.snapshot();
                     let ro = ReadOptions { snapshot: Some(snap), ..Default::default() };
                     for w in 0..WRITERS {
-                        let rounds: Vec<u64> = (0..COLS)
-                            .map(|c| db.get(&ro, &k(w, c)).unwrap().map_or(0, |x| round_of(&x)))
-                            .collect();
+                        let rounds: Vec<u64> =
+                            (0..COLS).map(|c| db.get(&ro, &k(w, c)).unwrap().map_or(0, |x| round_of(&x))).collect();
                         assert!(rounds.iter().all(|x| *x == rounds[0]), "torn batch seen: {rounds:?}");
                         assert!(rounds[0] >= last[w as usize], "went back in time");
                         last[w as usize] = rounds[0];

@@ -1,6 +1,8 @@
 //! A randomized model test: long random sequences of operations checked against a BTreeMap.
 //! Seeds: a fixed list, or `ENGINE_TEST_SEEDS=1,2,3` from the environment.
 
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)] // test code: a failure should panic
+
 mod common;
 
 use std::collections::BTreeMap;
@@ -66,7 +68,8 @@ fn collect_backward(it: &mut DbIterator) -> Vec<(Vec<u8>, Vec<u8>)> {
 
 fn check_iter(db: &Db, model: &Model, snap: Option<&Snapshot>, rng: &mut Rng, ctx: &str) {
     let (lo, hi) = bounds(rng);
-    let ro = ReadOptions { snapshot: snap.cloned(), lower_bound: lo.clone(), upper_bound: hi.clone(), ..Default::default() };
+    let ro =
+        ReadOptions { snapshot: snap.cloned(), lower_bound: lo.clone(), upper_bound: hi.clone(), ..Default::default() };
     let want = expected(model, &lo, &hi);
     let mut it = db.iter(&ro).unwrap();
     assert_eq!(collect_forward(&mut it), want, "{ctx}: forward scan lo={lo:?} hi={hi:?}");
@@ -109,6 +112,7 @@ fn run(seed: u64) {
     let mut model = Model::new();
     let mut snaps: Vec<(Snapshot, Model)> = Vec::new();
     let wo = WriteOptions::default();
+    let mut flushes = 0;
     for step in 0..steps() {
         let ctx = format!("seed {seed} step {step}");
         match rng.below(100) {
@@ -170,6 +174,7 @@ fn run(seed: u64) {
             _ => {
                 // Reopen: snapshots do not survive.
                 snaps.clear();
+                flushes += db.stats().flushes;
                 db.close().unwrap();
                 drop(db);
                 db = Db::open(dir, opts.clone()).unwrap();
@@ -180,8 +185,8 @@ fn run(seed: u64) {
     db.wait_for_compactions().unwrap();
     let mut it = db.iter(&ReadOptions::default()).unwrap();
     assert_eq!(collect_forward(&mut it), model.into_iter().collect::<Vec<_>>(), "seed {seed}: final state");
-    let stats = db.stats();
-    assert!(stats.flushes > 0, "seed {seed}: the workload must flush: {stats}");
+    flushes += db.stats().flushes;
+    assert!(flushes > 0, "seed {seed}: the workload must flush");
 }
 
 #[test]

@@ -2,6 +2,8 @@
 //! compaction (simulated by a fault at step n followed by dropping unsynced data), and
 //! damaged CURRENT / MANIFEST files reported clearly.
 
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)] // test code: a failure should panic
+
 mod common;
 
 use std::path::Path;

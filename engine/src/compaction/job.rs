@@ -76,7 +76,11 @@ struct Output {
 /// Runs the job over `input` (positioned by this function), writing outputs through
 /// `new_output`. On error the outputs written so far are abandoned (their files are left
 /// for the obsolete-file sweep); nothing is recorded in the MANIFEST by this function.
-pub fn run(input: &mut dyn InternalIterator, mut p: JobParams<'_>, new_output: &mut OutputFactory<'_>) -> Result<JobOutput> {
+pub fn run(
+    input: &mut dyn InternalIterator,
+    mut p: JobParams<'_>,
+    new_output: &mut OutputFactory<'_>,
+) -> Result<JobOutput> {
     let mut out = JobOutput::default();
     let mut current: Option<Output> = None;
     let mut current_user_key: Vec<u8> = Vec::new();

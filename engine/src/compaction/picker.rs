@@ -143,8 +143,7 @@ pub fn plan_for_inputs(
     if next_inputs.iter().any(|f| busy.contains(&f.number)) {
         return None;
     }
-    let grandparents =
-        if level + 2 < NUM_LEVELS { v.overlapping(level + 2, Some(&lo), Some(&hi)) } else { Vec::new() };
+    let grandparents = if level + 2 < NUM_LEVELS { v.overlapping(level + 2, Some(&lo), Some(&hi)) } else { Vec::new() };
     let gp_bytes: u64 = grandparents.iter().map(|f| f.size).sum();
     let trivial_move = next_inputs.is_empty()
         && disjoint(&inputs)
@@ -218,7 +217,8 @@ mod tests {
     #[test]
     fn disjoint_level0_without_overlap_is_a_trivial_move() {
         let mut v = Version::default();
-        v.files[0] = vec![file(13, "g", "h", 10), file(12, "e", "f", 10), file(11, "c", "d", 10), file(10, "a", "b", 10)];
+        v.files[0] =
+            vec![file(13, "g", "h", 10), file(12, "e", "f", 10), file(11, "c", "d", 10), file(10, "a", "b", 10)];
         v.files[1] = vec![file(1, "x", "y", 10)];
         let p = pick(&v, &opts(), &HashSet::new(), &Default::default()).unwrap();
         assert!(p.trivial_move);

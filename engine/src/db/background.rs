@@ -62,9 +62,7 @@ pub(crate) fn table_options(db: &DbInner) -> TableBuilderOptions {
         restart_interval: db.opts.block_restart_interval,
         compression: db.opts.compression,
         bloom_bits_per_key: db.opts.bloom_bits_per_key,
-        creation_time: std::time::SystemTime::now()
-            .duration_since(std::time::UNIX_EPOCH)
-            .map_or(0, |d| d.as_secs()),
+        creation_time: std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map_or(0, |d| d.as_secs()),
     }
 }
 
@@ -278,9 +276,8 @@ fn run_compaction(db: &Arc<DbInner>, plan: &CompactionPlan) -> Result<()> {
     let version = db.state.lock().sv.version.clone();
     let is_base = |ukey: &[u8]| !version.key_may_exist_below(out_level, ukey);
     let bottommost = match picker::key_range(&plan.all_inputs().cloned().collect::<Vec<_>>()) {
-        Some((lo, hi)) => {
-            (out_level + 1..crate::version::edit::NUM_LEVELS).all(|l| version.overlapping(l, Some(&lo), Some(&hi)).is_empty())
-        }
+        Some((lo, hi)) => (out_level + 1..crate::version::edit::NUM_LEVELS)
+            .all(|l| version.overlapping(l, Some(&lo), Some(&hi)).is_empty()),
         None => true,
     };
     let written = write_tables(db, &mut merged, false, out_level, &plan.grandparents, &is_base, bottommost)?;

@@ -308,7 +308,8 @@ impl DbInner {
         DbStats {
             levels,
             memtable_bytes: (sv.mem.approximate_memory_usage()
-                + sv.imm.iter().map(|m| m.approximate_memory_usage()).sum::<usize>()) as u64,
+                + sv.imm.iter().map(|m| m.approximate_memory_usage()).sum::<usize>())
+                as u64,
             immutable_memtables: imm_count,
             user_bytes_written: Counters::get(&c.user_bytes_written),
             wal_bytes_written: Counters::get(&c.wal_bytes_written),

@@ -56,13 +56,8 @@ pub(crate) struct WriteQueue {
 /// Writes `batch` (or, with `force_switch`, freezes the memtable) through the group commit.
 pub(crate) fn write(db: &Arc<DbInner>, sync: bool, batch: Option<WriteBatch>, force_switch: bool) -> Result<()> {
     db.check_open()?;
-    let slot = Arc::new(Slot {
-        batch: Mutex::new(batch),
-        sync,
-        force_switch,
-        result: Mutex::new(None),
-        cv: Condvar::new(),
-    });
+    let slot =
+        Arc::new(Slot { batch: Mutex::new(batch), sync, force_switch, result: Mutex::new(None), cv: Condvar::new() });
     let mut q = db.writers.lock();
     q.queue.push_back(slot.clone());
     loop {

@@ -87,8 +87,7 @@ impl VersionSet {
         let (mut have_next, mut have_last, mut have_log) = (false, false, false);
         let mut next_file_number = 1;
         while let Some(rec) = reader.read_record()? {
-            let edit = VersionEdit::decode(&rec.data)
-                .map_err(|e| e.in_file(&manifest_path).at_offset(rec.offset))?;
+            let edit = VersionEdit::decode(rec.data).map_err(|e| e.in_file(&manifest_path).at_offset(rec.offset))?;
             builder.apply(&edit, &mut vs.compact_pointers);
             if let Some(n) = edit.log_number {
                 vs.log_number = n;
@@ -101,6 +100,17 @@ impl VersionSet {
             if let Some(s) = edit.last_sequence {
                 vs.last_sequence = s;
                 have_last = true;
+            }
+        }
+        if let Some(t) = reader.torn_tail() {
+            // An interrupted append leaves a cut-off record, never acknowledged; a record
+            // present in full but damaged is corruption (its edit may have been acted on).
+            if !t.truncated {
+                return Err(Error::corruption(
+                    &manifest_path,
+                    Some(t.offset),
+                    format!("damaged last record: {}", t.reason),
+                ));
             }
         }
         if !(have_next && have_last && have_log) {
@@ -199,7 +209,12 @@ impl VersionSet {
         Ok(self.current())
     }
 
-    fn write_new_manifest(&mut self, version: &Version, pointers: &[Vec<u8>; NUM_LEVELS], edit: &VersionEdit) -> Result<()> {
+    fn write_new_manifest(
+        &mut self,
+        version: &Version,
+        pointers: &[Vec<u8>; NUM_LEVELS],
+        edit: &VersionEdit,
+    ) -> Result<()> {
         let number = self.new_file_number();
         let path = manifest_file(&self.dir, number);
         let mut snapshot = VersionEdit {
@@ -221,9 +236,16 @@ impl VersionSet {
         let mut rec = Vec::new();
         snapshot.encode(&mut rec);
         let mut writer = wal::Writer::new(self.fs.create(&path)?, path.clone());
-        let written = writer.add_record(&rec).and_then(|()| writer.sync()).and_then(|()| self.fs.sync_dir(&self.dir)).and_then(
-            |()| write_atomically(self.fs.as_ref(), &current_file(&self.dir), format!("{}\n", manifest_name(number)).as_bytes()),
-        );
+        let written =
+            writer.add_record(&rec).and_then(|()| writer.sync()).and_then(|()| self.fs.sync_dir(&self.dir)).and_then(
+                |()| {
+                    write_atomically(
+                        self.fs.as_ref(),
+                        &current_file(&self.dir),
+                        format!("{}\n", manifest_name(number)).as_bytes(),
+                    )
+                },
+            );
         if let Err(e) = written {
             drop(writer);
             // The new MANIFEST is not referenced by CURRENT (or CURRENT's switch failed and
@@ -299,7 +321,7 @@ impl Builder {
     fn finish(mut self) -> Version {
         for (level, files) in self.files.iter_mut().enumerate() {
             if level == 0 {
-                files.sort_by(|a, b| b.number.cmp(&a.number));
+                files.sort_by_key(|f| std::cmp::Reverse(f.number));
             } else {
                 files.sort_by(|a, b| compare_internal(&a.smallest, &b.smallest));
             }

@@ -46,6 +46,10 @@ pub struct TornTail {
     pub offset: u64,
     /// What was found there.
     pub reason: String,
+    /// True when the log simply ends early (a cut-off header, payload or fragmented
+    /// record), as an interrupted append leaves it; false when the last record is present
+    /// in full but damaged (a bad checksum, length or type).
+    pub truncated: bool,
 }
 
 impl std::fmt::Display for TornTail {
@@ -177,6 +181,7 @@ impl Reader {
                         self.torn = Some(TornTail {
                             offset,
                             reason: "fragmented record has no LAST fragment before end of file".into(),
+                            truncated: true,
                         });
                     }
                     return Ok(None);
@@ -303,7 +308,9 @@ impl Reader {
         match self.open_record {
             None if scan.all_zero => {}
             open => {
-                self.torn = Some(TornTail { offset: open.unwrap_or(d.offset), reason: d.problem.describe() });
+                let truncated = matches!(d.problem, Problem::TruncatedHeader | Problem::TruncatedPayload { .. });
+                self.torn =
+                    Some(TornTail { offset: open.unwrap_or(d.offset), reason: d.problem.describe(), truncated });
             }
         }
         Ok(())
