@@ -115,8 +115,8 @@ fn guarded(job: impl FnOnce() -> Result<()>) -> Result<()> {
 }
 
 fn pick_locked(db: &DbInner, st: &State) -> Option<CompactionPlan> {
-    let pointers = db.versions.lock().compact_pointers.clone();
-    picker::pick(&st.sv.version, &picker_options(db), &st.busy, &pointers)
+    let v = &st.sv.version;
+    picker::pick(v, &picker_options(db), &st.busy, &v.compact_pointers)
 }
 
 fn finish_job(db: &Arc<DbInner>, r: Result<()>, update: impl FnOnce(&mut State)) {

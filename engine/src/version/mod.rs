@@ -74,6 +74,9 @@ pub struct Version {
     /// Position in the sequence of versions a `VersionSet` installed (newer is larger);
     /// lets the database publish versions in order even when jobs finish out of order.
     pub generation: u64,
+    /// Per level, the key after which the next size compaction starts (as recorded in the
+    /// MANIFEST when this version was made).
+    pub compact_pointers: [Vec<u8>; NUM_LEVELS],
 }
 
 impl Version {

@@ -120,7 +120,8 @@ impl VersionSet {
                 "MANIFEST lacks the log number, next file number or last sequence",
             ));
         }
-        let version = builder.finish();
+        let mut version = builder.finish();
+        version.compact_pointers = vs.compact_pointers.clone();
         check_version(&version).map_err(|r| Error::corruption(&manifest_path, None, r))?;
         // Every file number referenced must be below the next file number.
         let max_file = version.files.iter().flatten().map(|f| f.number).max().unwrap_or(0);
@@ -183,6 +184,7 @@ impl VersionSet {
         builder.apply(&edit, &mut pointers);
         let mut version = builder.finish();
         version.generation = self.current.generation + 1;
+        version.compact_pointers = pointers.clone();
         debug_assert!(check_version(&version).is_ok(), "{:?}", check_version(&version));
 
         let too_big = self.manifest.as_ref().is_some_and(|m| m.len() >= self.max_manifest_size);
@@ -326,7 +328,7 @@ impl Builder {
                 files.sort_by(|a, b| compare_internal(&a.smallest, &b.smallest));
             }
         }
-        Version { files: self.files, generation: 0 }
+        Version { files: self.files, generation: 0, compact_pointers: Default::default() }
     }
 }
 
