@@ -23,7 +23,7 @@ use crate::error::{Error, Result};
 use crate::manifest::{table_line, table_name};
 use crate::progress;
 use crate::report::Report;
-use crate::show::{ByteStyle, InternalKey};
+use crate::show::{self, ByteStyle, InternalKey};
 
 #[derive(Serialize)]
 struct HeaderOut {
@@ -204,8 +204,11 @@ fn dump<W: Write>(dir: &Path, verify: bool, style: ByteStyle, r: &mut Report<W>)
     r.field("totals", &totals, |w, t| {
         writeln!(
             w,
-            "totals            {} tables, {} bytes; {} WALs, {} bytes",
-            t.tables, t.table_bytes, t.wals, t.wal_bytes
+            "totals            {}, {} bytes; {}, {} bytes",
+            show::count(t.tables as u64, "table"),
+            t.table_bytes,
+            show::count(t.wals as u64, "WAL"),
+            t.wal_bytes
         )
     })?;
 
@@ -269,7 +272,7 @@ fn verify_all<W: Write>(
                     );
                     checks.push(CheckOut { name: "(earlier WAL)".into(), ok: false, detail: note(e, &mut first) });
                 }
-                let mut detail = format!("{} records, {ops} ops", end.records);
+                let mut detail = format!("{}, {}", show::count(end.records, "record"), show::count(ops, "op"));
                 if let Some(t) = end.torn {
                     detail.push_str(&format!(", torn tail at offset {}: {}", t.offset, t.reason));
                     torn_before = Some((path.clone(), t.offset, t.reason));
@@ -290,7 +293,7 @@ fn verify_all<W: Write>(
     r.end_list()?;
     let summary = VerifySummaryOut { checked: count, damaged };
     r.field("verify_summary", &summary, |w, s| {
-        writeln!(w, "verify: {} files checked, {} damaged", s.checked, s.damaged)
+        writeln!(w, "verify: {} checked, {} damaged", show::count(s.checked as u64, "file"), s.damaged)
     })?;
     match first {
         Some(first) => Err(Error::VerifyDb { failed: damaged, checked: count, first }),
@@ -312,5 +315,5 @@ fn check_table(path: &Path, manifest_size: u64) -> std::result::Result<String, e
         ));
     }
     let rep = table.verify()?;
-    Ok(format!("{} entries in {} data blocks", rep.entries, rep.data_blocks))
+    Ok(format!("{} in {}", show::count(rep.entries, "entry"), show::count(rep.data_blocks, "data block")))
 }

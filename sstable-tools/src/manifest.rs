@@ -164,7 +164,7 @@ fn dump<W: Write>(path: &Path, style: ByteStyle, r: &mut Report<W>) -> Result<()
     fin.bytes_per_level =
         (0..levels).map(|l| live.iter().filter(|((lv, _), _)| *lv == l).map(|(_, s)| s).sum()).collect();
     r.field("final", &fin, |w, f| {
-        writeln!(w, "{} edits", f.edits)?;
+        writeln!(w, "{}", show::count(f.edits, "edit"))?;
         let opt = |v: Option<u64>| v.map_or_else(|| "(missing)".to_string(), |n| n.to_string());
         writeln!(
             w,
@@ -174,7 +174,7 @@ fn dump<W: Write>(path: &Path, style: ByteStyle, r: &mut Report<W>) -> Result<()
             opt(f.last_sequence)
         )?;
         for (level, (n, b)) in f.tables_per_level.iter().zip(&f.bytes_per_level).enumerate() {
-            writeln!(w, "  L{level}: {n} tables, {b} bytes")?;
+            writeln!(w, "  L{level}: {}, {b} bytes", show::count(*n as u64, "table"))?;
         }
         Ok(())
     })?;

@@ -108,6 +108,15 @@ pub fn parse_bytes(s: &str, style: ByteStyle) -> Result<Vec<u8>, String> {
     }
 }
 
+/// `n` and a noun, plural unless `n` is 1: `1 record`, `3 records`, `2 entries`.
+pub fn count(n: impl Into<u64>, noun: &str) -> String {
+    match (n.into(), noun.strip_suffix('y')) {
+        (1, _) => format!("1 {noun}"),
+        (n, Some(stem)) => format!("{n} {stem}ies"),
+        (n, None) => format!("{n} {noun}s"),
+    }
+}
+
 /// The name of an entry kind.
 pub fn kind_name(kind: ValueKind) -> &'static str {
     match kind {
@@ -227,6 +236,13 @@ mod tests {
         );
         assert_eq!(internal_key(b"abc", ByteStyle::Readable), "\"abc\" (not an internal key)");
         assert_eq!(internal_key(b"", ByteStyle::Readable), "(none)");
+    }
+
+    #[test]
+    fn counts() {
+        assert_eq!(count(1u64, "entry"), "1 entry");
+        assert_eq!(count(0u64, "entry"), "0 entries");
+        assert_eq!(count(3u32, "op"), "3 ops");
     }
 
     #[test]

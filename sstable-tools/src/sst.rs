@@ -349,7 +349,7 @@ fn scan<W: Write>(r: &mut Report<W>, table: &Arc<Table>, opts: &SstOptions) -> R
     pb.finish_and_clear();
     result??;
     r.end_list()?;
-    r.field("shown", &shown, |w, n| writeln!(w, "{n} entries shown"))?;
+    r.field("shown", &shown, |w, n| writeln!(w, "{} shown", show::count(*n, "entry")))?;
     Ok(())
 }
 

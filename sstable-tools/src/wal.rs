@@ -173,7 +173,7 @@ fn dump<W: Write>(path: &Path, style: ByteStyle, r: &mut Report<W>) -> Result<()
     r.end_list()?;
     let summary = SummaryOut { records, ops, first_sequence, last_sequence, valid_len };
     r.field("summary", &summary, |w, s| {
-        write!(w, "{} records, {} ops", s.records, s.ops)?;
+        write!(w, "{}, {}", show::count(s.records, "record"), show::count(s.ops, "op"))?;
         if let (Some(a), Some(b)) = (s.first_sequence, s.last_sequence) {
             write!(w, ", sequences {a}..{b}")?;
         }
@@ -194,7 +194,7 @@ fn dump<W: Write>(path: &Path, style: ByteStyle, r: &mut Report<W>) -> Result<()
 
 fn print_record<W: Write>(w: &mut W, rec: &RecordOut, style: ByteStyle) -> std::io::Result<()> {
     let wrap = |s: &str| show::wrap(s, style);
-    writeln!(w, "record @{}: sequence {}, {} ops", rec.offset, rec.sequence, rec.count)?;
+    writeln!(w, "record @{}: sequence {}, {}", rec.offset, rec.sequence, show::count(rec.count, "op"))?;
     for op in &rec.ops {
         match &op.value {
             Some(v) => writeln!(w, "  @{} put {} {}", op.seq, wrap(&op.key), wrap(v))?,

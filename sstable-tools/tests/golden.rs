@@ -15,7 +15,10 @@ fn sst_summary_scan_and_verify() {
     assert_eq!(golden("sst_summary", p, &["000007.sst"]).code, 0);
     assert_eq!(golden("sst_scan", p, &["sst", "000007.sst", "--scan"]).code, 0);
     assert_eq!(golden("sst_scan_range", p, &["000007.sst", "--from", "key0010", "--to", "key0015"]).code, 0);
-    assert_eq!(golden("sst_scan_hex_limit", p, &["000007.sst", "--hex", "--from", "6b6579303032", "--limit", "3"]).code, 0);
+    assert_eq!(
+        golden("sst_scan_hex_limit", p, &["000007.sst", "--hex", "--from", "6b6579303032", "--limit", "3"]).code,
+        0
+    );
     assert_eq!(golden("sst_verify", p, &["000007.sst", "--verify"]).code, 0);
 }
 
