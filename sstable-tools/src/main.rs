@@ -39,7 +39,7 @@ struct Output {
     /// Write JSON (one object; a failure is its "error" member) instead of text.
     #[arg(long)]
     json: bool,
-    /// Write keys and values as hex (and read --from/--to as hex).
+    /// Write keys and values as hex (the sst command then reads --from/--to as hex too).
     #[arg(long)]
     hex: bool,
 }

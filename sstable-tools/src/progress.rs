@@ -1,5 +1,6 @@
 //! Progress on stderr for long work, and only when stderr is a terminal: scripts and pipes
-//! see nothing.
+//! see nothing. Work that streams its output (a scan, a log dump) shows a bar only when
+//! stdout is not that terminal too, so the bar never garbles the lines it would share it with.
 
 use std::io::IsTerminal;
 use std::time::Duration;
@@ -13,6 +14,11 @@ pub const LONG_ENTRIES: u64 = 200_000;
 
 fn visible(long: bool) -> bool {
     long && std::io::stderr().is_terminal()
+}
+
+/// Whether work that prints as it goes may show a bar (stdout is a file or a pipe).
+pub fn streaming_allowed() -> bool {
+    !std::io::stdout().is_terminal()
 }
 
 /// A bar of `len` units, drawn only if `long` and stderr is a terminal.

@@ -309,7 +309,8 @@ fn scan<W: Write>(r: &mut Report<W>, table: &Arc<Table>, opts: &SstOptions) -> R
     r.begin_list("entries", |_| Ok(()))?;
 
     let expected = opts.limit.map_or(table.properties().num_entries, |l| l.min(table.properties().num_entries));
-    let long = expected >= progress::LONG_ENTRIES || table.file_size() >= progress::LONG_BYTES;
+    let long = (expected >= progress::LONG_ENTRIES || table.file_size() >= progress::LONG_BYTES)
+        && progress::streaming_allowed();
     let pb = progress::bar(expected, long, "scanning");
     let mut it = table.iter(TableReadOptions { verify_checksums: true, fill_cache: false });
     let positioned = match &opts.from {

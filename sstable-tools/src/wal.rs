@@ -140,7 +140,7 @@ fn dump<W: Write>(path: &Path, style: ByteStyle, r: &mut Report<W>) -> Result<()
     let size = PosixFs::new().file_size(path)?;
     r.field("file_size", &size, |w, v| writeln!(w, "size      {v} bytes"))?;
     r.begin_list("records", |_| Ok(()))?;
-    let pb = progress::byte_bar(size, size >= progress::LONG_BYTES, "reading log");
+    let pb = progress::byte_bar(size, size >= progress::LONG_BYTES && progress::streaming_allowed(), "reading log");
     let mut ops: u64 = 0;
     let mut first_sequence = None;
     let mut last_sequence = None;
