@@ -257,25 +257,31 @@ fn verify_all<W: Write>(
         checks.push(out);
     }
     // As at `Db::open`: a torn tail is the end of the log only if no later WAL has records.
-    let mut torn_before: Option<(std::path::PathBuf, u64, String)> = None;
+    // Remembered: the index of the torn WAL's line, its path, the offset and the reason.
+    let mut torn_before: Option<(usize, std::path::PathBuf, u64, String)> = None;
     for wal in wals {
         let path = log_file(dir, wal.number);
         let outcome = crate::wal::check_log(&path);
         pb.inc(wal.size);
         let out = match outcome {
             Ok((end, ops)) => {
-                if let Some((tpath, offset, reason)) = torn_before.take().filter(|_| end.records > 0) {
-                    let e = engine::Error::corruption(
-                        &tpath,
-                        Some(offset),
-                        format!("torn WAL record ({reason}) is followed by later records in {}", path.display()),
-                    );
-                    checks.push(CheckOut { name: "(earlier WAL)".into(), ok: false, detail: note(e, &mut first) });
+                if end.records > 0 {
+                    if let Some((line, tpath, offset, reason)) = torn_before.take() {
+                        let e = engine::Error::corruption(
+                            &tpath,
+                            Some(offset),
+                            format!("torn WAL record ({reason}) is followed by later records in {}", path.display()),
+                        );
+                        let detail = note(e, &mut first);
+                        if let Some(c) = checks.get_mut(line) {
+                            *c = CheckOut { name: c.name.clone(), ok: false, detail };
+                        }
+                    }
                 }
                 let mut detail = format!("{}, {}", show::count(end.records, "record"), show::count(ops, "op"));
                 if let Some(t) = end.torn {
                     detail.push_str(&format!(", torn tail at offset {}: {}", t.offset, t.reason));
-                    torn_before = Some((path.clone(), t.offset, t.reason));
+                    torn_before = Some((checks.len(), path.clone(), t.offset, t.reason));
                 }
                 CheckOut { name: wal.name.clone(), ok: true, detail }
             }

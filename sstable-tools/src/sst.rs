@@ -313,12 +313,12 @@ fn scan<W: Write>(r: &mut Report<W>, table: &Arc<Table>, opts: &SstOptions) -> R
         && progress::streaming_allowed();
     let pb = progress::bar(expected, long, "scanning");
     let mut it = table.iter(TableReadOptions { verify_checksums: true, fill_cache: false });
-    let positioned = match &opts.from {
-        Some(from) => it.seek(&make_internal_key(from, MAX_SEQUENCE, ValueKind::SEEK)),
-        None => it.seek_to_first(),
-    };
     let mut shown: u64 = 0;
-    let result = positioned.and_then(|()| {
+    let mut walk = || -> Result<()> {
+        match &opts.from {
+            Some(from) => it.seek(&make_internal_key(from, MAX_SEQUENCE, ValueKind::SEEK))?,
+            None => it.seek_to_first()?,
+        }
         while it.valid() && opts.limit.is_none_or(|l| shown < l) {
             if opts.to.as_deref().is_some_and(|to| user_key(it.key()) >= to) {
                 break;
@@ -337,18 +337,16 @@ fn scan<W: Write>(r: &mut Report<W>, table: &Arc<Table>, opts: &SstOptions) -> R
                     value: show::bytes(it.value(), style),
                 },
             };
-            let printed = r.item(&entry, |w, e| print_entry(w, e, style));
-            if let Err(e) = printed {
-                return Ok(Err(e));
-            }
+            r.item(&entry, |w, e| print_entry(w, e, style))?;
             shown += 1;
             pb.inc(1);
             it.next()?;
         }
-        Ok(Ok(()))
-    });
+        Ok(())
+    };
+    let result = walk();
     pb.finish_and_clear();
-    result??;
+    result?;
     r.end_list()?;
     r.field("shown", &shown, |w, n| writeln!(w, "{} shown", show::count(*n, "entry")))?;
     Ok(())

@@ -266,6 +266,24 @@ fn db_damage_is_found() {
     assert_eq!(r.code, 1, "{r:?}");
     assert!(r.stdout.contains("000008.log  FAILED: checksum mismatch in db/000008.log at offset 0"), "{r:?}");
 
+    // A torn tail in a WAL followed by records in a later WAL: corruption, as at open.
+    std::fs::write(&wal, &std::fs::read(&wal).unwrap()[..40]).unwrap();
+    let next = p.join("db/000010.log");
+    let mut w = engine::wal::Writer::new(engine::fs::Fs::create(&engine::PosixFs::new(), &next).unwrap(), next);
+    b.set_sequence(73);
+    w.add_record(b.data()).unwrap();
+    w.sync().unwrap();
+    drop(w);
+    let r = run(p, &["db", "db", "--verify"]);
+    assert_eq!(r.code, 1, "{r:?}");
+    assert!(
+        r.stdout.contains(
+            "000008.log  FAILED: corruption in db/000008.log at offset 0: torn WAL record (payload of 39 bytes \
+             cut off at end of file) is followed by later records in db/000010.log\n  000010.log  ok: 1 record, 1 op"
+        ),
+        "{r:?}"
+    );
+
     // A table the MANIFEST names is gone.
     std::fs::remove_file(p.join("db/000009.sst")).unwrap();
     let r = run(p, &["db", "db"]);
