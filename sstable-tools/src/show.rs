@@ -1,0 +1,254 @@
+//! How bytes, internal keys and times are shown, and how keys typed on the command line are
+//! read back.
+//!
+//! Readable form: printable ASCII (`0x20..=0x7e`) as is, except `\` and `"`, which are
+//! written `\\` and `\"`; every other byte as `\xNN`. The form is reversible:
+//! [`parse_bytes`] reads it back, so a key printed by the tool can be pasted into `--from`.
+//! Hex form (`--hex`): two lowercase hex digits a byte.
+
+use engine::keys::{parse_internal_key, ValueKind};
+use serde::Serialize;
+
+/// How byte strings are written.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum ByteStyle {
+    /// Printable ASCII as is, the rest escaped (`\x00`).
+    #[default]
+    Readable,
+    /// Every byte as two hex digits.
+    Hex,
+}
+
+/// The bare form of `b` (no quotes), as carried in JSON strings.
+pub fn bytes(b: &[u8], style: ByteStyle) -> String {
+    let mut out = String::with_capacity(b.len());
+    match style {
+        ByteStyle::Hex => {
+            for c in b {
+                out.push_str(&format!("{c:02x}"));
+            }
+        }
+        ByteStyle::Readable => {
+            for &c in b {
+                match c {
+                    b'\\' => out.push_str("\\\\"),
+                    b'"' => out.push_str("\\\""),
+                    0x20..=0x7e => out.push(char::from(c)),
+                    _ => out.push_str(&format!("\\x{c:02x}")),
+                }
+            }
+        }
+    }
+    out
+}
+
+/// The form of `b` in text output: `"..."` (readable) or `0x...` (hex), so that an empty
+/// string stays visible.
+pub fn quoted(b: &[u8], style: ByteStyle) -> String {
+    wrap(&bytes(b, style), style)
+}
+
+/// Wraps the bare form made by [`bytes`] as [`quoted`] does.
+pub fn wrap(shown: &str, style: ByteStyle) -> String {
+    match style {
+        ByteStyle::Readable => format!("\"{shown}\""),
+        ByteStyle::Hex => format!("0x{shown}"),
+    }
+}
+
+/// Reads a key typed on the command line: the readable form (`\xNN`, `\\`, `\"`; other
+/// characters as their UTF-8 bytes) or, with `Hex`, hex digits (an optional `0x` prefix).
+pub fn parse_bytes(s: &str, style: ByteStyle) -> Result<Vec<u8>, String> {
+    match style {
+        ByteStyle::Hex => {
+            let digits = s.strip_prefix("0x").unwrap_or(s);
+            if digits.len() % 2 != 0 {
+                return Err(format!("hex key {s:?} has an odd number of digits"));
+            }
+            (0..digits.len())
+                .step_by(2)
+                .map(|i| {
+                    digits
+                        .get(i..i + 2)
+                        .and_then(|d| u8::from_str_radix(d, 16).ok())
+                        .ok_or_else(|| format!("hex key {s:?} has a non-hex digit near position {i}"))
+                })
+                .collect()
+        }
+        ByteStyle::Readable => {
+            let mut out = Vec::with_capacity(s.len());
+            let mut chars = s.chars();
+            while let Some(c) = chars.next() {
+                if c != '\\' {
+                    let mut buf = [0u8; 4];
+                    out.extend_from_slice(c.encode_utf8(&mut buf).as_bytes());
+                    continue;
+                }
+                match chars.next() {
+                    Some('\\') => out.push(b'\\'),
+                    Some('"') => out.push(b'"'),
+                    Some('x') => {
+                        let hex: String = chars.by_ref().take(2).collect();
+                        let byte = (hex.len() == 2)
+                            .then(|| u8::from_str_radix(&hex, 16).ok())
+                            .flatten()
+                            .ok_or_else(|| format!("key {s:?}: \\x must be followed by two hex digits"))?;
+                        out.push(byte);
+                    }
+                    other => {
+                        return Err(format!(
+                            "key {s:?}: unknown escape \\{} (use \\xNN, \\\\ or \\\")",
+                            other.map(String::from).unwrap_or_default()
+                        ))
+                    }
+                }
+            }
+            Ok(out)
+        }
+    }
+}
+
+/// `n` and a noun, plural unless `n` is 1: `1 record`, `3 records`, `2 entries`.
+pub fn count(n: impl Into<u64>, noun: &str) -> String {
+    match (n.into(), noun.strip_suffix('y')) {
+        (1, _) => format!("1 {noun}"),
+        (n, Some(stem)) => format!("{n} {stem}ies"),
+        (n, None) => format!("{n} {noun}s"),
+    }
+}
+
+/// The name of an entry kind.
+pub fn kind_name(kind: ValueKind) -> &'static str {
+    match kind {
+        ValueKind::Value => "put",
+        ValueKind::Deletion => "del",
+    }
+}
+
+/// An internal key (`user_key ++ tag`) as carried in JSON.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[serde(untagged)]
+pub enum InternalKey {
+    /// A well-formed internal key.
+    Parsed {
+        /// The user key.
+        user_key: String,
+        /// The sequence number.
+        seq: u64,
+        /// `put` or `del`.
+        kind: &'static str,
+    },
+    /// Bytes that do not form an internal key (too short, or an unknown kind).
+    Malformed {
+        /// The raw bytes.
+        raw: String,
+    },
+}
+
+impl InternalKey {
+    /// Splits `ikey` into its parts.
+    pub fn new(ikey: &[u8], style: ByteStyle) -> Self {
+        match parse_internal_key(ikey) {
+            Some(p) => InternalKey::Parsed { user_key: bytes(p.user_key, style), seq: p.seq, kind: kind_name(p.kind) },
+            None => InternalKey::Malformed { raw: bytes(ikey, style) },
+        }
+    }
+}
+
+/// An internal key in text output: `"user" @7 put`.
+pub fn internal_key(ikey: &[u8], style: ByteStyle) -> String {
+    match parse_internal_key(ikey) {
+        Some(p) => format!("{} @{} {}", quoted(p.user_key, style), p.seq, kind_name(p.kind)),
+        None if ikey.is_empty() => "(none)".to_string(),
+        None => format!("{} (not an internal key)", quoted(ikey, style)),
+    }
+}
+
+/// A compression type byte of a block trailer or the properties.
+pub fn compression_name(type_byte: u8) -> String {
+    match engine::sstable::Compression::from_type_byte(type_byte) {
+        Some(engine::sstable::Compression::None) => "none".into(),
+        Some(engine::sstable::Compression::Lz4) => "lz4".into(),
+        None => format!("unknown({type_byte})"),
+    }
+}
+
+/// Unix seconds as `YYYY-MM-DD HH:MM:SS UTC` (proleptic Gregorian calendar).
+pub fn utc_time(unix_secs: u64) -> String {
+    let days = unix_secs / 86_400;
+    let rem = unix_secs % 86_400;
+    let (y, m, d) = civil_from_days(days);
+    format!("{y:04}-{m:02}-{d:02} {:02}:{:02}:{:02} UTC", rem / 3600, rem / 60 % 60, rem % 60)
+}
+
+/// Days since 1970-01-01 to (year, month, day); Howard Hinnant's `civil_from_days`.
+fn civil_from_days(days: u64) -> (u64, u64, u64) {
+    let z = days + 719_468;
+    let era = z / 146_097;
+    let doe = z % 146_097;
+    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
+    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
+    let mp = (5 * doy + 2) / 153;
+    let d = doy - (153 * mp + 2) / 5 + 1;
+    let m = if mp < 10 { mp + 3 } else { mp - 9 };
+    let y = yoe + era * 400 + u64::from(m <= 2);
+    (y, m, d)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use engine::keys::make_internal_key;
+
+    #[test]
+    fn readable_escapes_and_parses_back() {
+        let raw = b"a b\x00\xff\\\"~\x7f\n".to_vec();
+        let shown = bytes(&raw, ByteStyle::Readable);
+        assert_eq!(shown, "a b\\x00\\xff\\\\\\\"~\\x7f\\x0a");
+        assert_eq!(parse_bytes(&shown, ByteStyle::Readable).unwrap(), raw);
+        assert_eq!(quoted(b"", ByteStyle::Readable), "\"\"");
+    }
+
+    #[test]
+    fn hex_roundtrip_and_errors() {
+        assert_eq!(bytes(b"\x00\xabz", ByteStyle::Hex), "00ab7a");
+        assert_eq!(quoted(b"", ByteStyle::Hex), "0x");
+        assert_eq!(parse_bytes("0x00ab7a", ByteStyle::Hex).unwrap(), b"\x00\xabz");
+        assert!(parse_bytes("abc", ByteStyle::Hex).unwrap_err().contains("odd"));
+        assert!(parse_bytes("zz", ByteStyle::Hex).unwrap_err().contains("non-hex"));
+    }
+
+    #[test]
+    fn bad_escapes_are_errors_not_panics() {
+        for bad in ["\\", "\\x", "\\x1", "\\xg0", "\\n", "ab\\"] {
+            assert!(parse_bytes(bad, ByteStyle::Readable).is_err(), "{bad}");
+        }
+        assert_eq!(parse_bytes("é", ByteStyle::Readable).unwrap(), "é".as_bytes());
+    }
+
+    #[test]
+    fn internal_keys() {
+        let k = make_internal_key(b"k\x01", 42, ValueKind::Deletion);
+        assert_eq!(internal_key(&k, ByteStyle::Readable), "\"k\\x01\" @42 del");
+        assert_eq!(
+            InternalKey::new(&k, ByteStyle::Hex),
+            InternalKey::Parsed { user_key: "6b01".into(), seq: 42, kind: "del" }
+        );
+        assert_eq!(internal_key(b"abc", ByteStyle::Readable), "\"abc\" (not an internal key)");
+        assert_eq!(internal_key(b"", ByteStyle::Readable), "(none)");
+    }
+
+    #[test]
+    fn counts() {
+        assert_eq!(count(1u64, "entry"), "1 entry");
+        assert_eq!(count(0u64, "entry"), "0 entries");
+        assert_eq!(count(3u32, "op"), "3 ops");
+    }
+
+    #[test]
+    fn utc_times() {
+        assert_eq!(utc_time(0), "1970-01-01 00:00:00 UTC");
+        assert_eq!(utc_time(1_700_000_000), "2023-11-14 22:13:20 UTC");
+        assert_eq!(utc_time(951_782_400), "2000-02-29 00:00:00 UTC");
+    }
+}
