@@ -238,3 +238,18 @@ fn stats_report_levels_and_write_amplification() {
     let text = s.to_string();
     assert!(text.contains("write amplification"), "{text}");
 }
+
+#[test]
+fn compact_range_moves_level0_down_even_when_nothing_is_below() {
+    let dir = tempfile::tempdir().unwrap();
+    let db = Db::open(dir.path(), Options::default()).unwrap();
+    db.put(&WriteOptions::default(), b"a", b"1").unwrap();
+    db.delete(&WriteOptions::default(), b"b").unwrap();
+    db.flush().unwrap();
+    assert_eq!(db.stats().levels[0].files, 1);
+    db.compact_range(None, None).unwrap();
+    let s = db.stats();
+    assert_eq!(s.levels[0].files, 0, "{s}");
+    assert_eq!(s.levels[1].files, 1, "{s}");
+    assert_eq!(db.get(&ReadOptions::default(), b"a").unwrap(), Some(b"1".to_vec()));
+}

@@ -383,7 +383,8 @@ pub(crate) fn compact_range(db: &Arc<DbInner>, start: Option<&[u8]>, end: Option
             (0..crate::version::edit::NUM_LEVELS).rev().find(|&l| !v.overlapping(l, start, end).is_empty())
         };
         let Some(deepest) = deepest else { return Ok(()) };
-        for level in 0..deepest {
+        // Level 0 always moves into level 1 at least, so a flushed range leaves level 0.
+        for level in 0..deepest.max(1) {
             db.check_open()?;
             let plan = {
                 let st = db.state.lock();
