@@ -378,22 +378,21 @@ fn every_flipped_manifest_byte_stops_the_open() {
 }
 
 /// A MANIFEST cut short at a record boundary looks like a clean, shorter MANIFEST: the log
-/// format cannot tell. With `paranoid_checks` the open notices that edits were lost (the
-/// WAL its log number names is gone) or that tables are missing, and refuses; it never
-/// opens with data missing. Without paranoid checks only a cut inside the first record (no
-/// complete version) is certain to stop the open.
+/// format cannot tell. Every open (paranoid or not) notices that edits were lost (the WAL
+/// its log number names is gone) or that tables are missing, and refuses; it never opens
+/// with data missing.
 #[test]
 fn a_truncated_or_deleted_manifest_stops_the_open() {
     let image = manifest_image();
     let manifest = image.0.keys().find(|n| n.starts_with("MANIFEST-")).unwrap().clone();
     let len = image.len(&manifest);
-    for cut in 0..len {
-        let what = format!("{manifest} cut to {cut} of {len} bytes");
+    for (cut, paranoid) in (0..len).flat_map(|c| [(c, true), (c, false)]) {
+        let what = format!("{manifest} cut to {cut} of {len} bytes (paranoid: {paranoid})");
         let fs = image.restore(&manifest, |b| {
             b.truncate(cut);
             true
         });
-        match Db::open(DIR, options(&fs, true)) {
+        match Db::open(DIR, options(&fs, paranoid)) {
             Err(err) => assert_names(&err, &manifest, false, &what),
             Ok(db) => {
                 check_reads(&db, &manifest, &what);

@@ -125,8 +125,10 @@ pub(crate) fn open(dir: &Path, opts: Options) -> Result<Arc<DbInner>> {
         ));
     }
 
-    if opts.paranoid_checks && exists {
+    if exists {
         check_log_number(dir, &versions, &present)?;
+    }
+    if opts.paranoid_checks && exists {
         check_live_tables(&tables, versions.peek_current())?;
     }
 
@@ -197,7 +199,7 @@ pub(crate) fn open(dir: &Path, opts: Options) -> Result<Arc<DbInner>> {
     Ok(inner)
 }
 
-/// With `paranoid_checks`: the WAL the MANIFEST's log number names still exists. It is
+/// Always: the WAL the MANIFEST's log number names still exists. It is
 /// created (and its directory entry synced) before any edit names it and deleted only after
 /// an edit naming a newer one is durable, so its absence means the MANIFEST lost edits —
 /// cut short at a record boundary, which the log format cannot tell from a clean end. Opening
