@@ -19,7 +19,9 @@ impl Progress {
             return Progress(None);
         }
         let bar = ProgressBar::new(total);
-        if let Ok(style) = ProgressStyle::with_template("{prefix:<12} [{bar:40}] {pos}/{len} ops {per_sec} eta {eta}") {
+        if let Ok(style) =
+            ProgressStyle::with_template("{prefix:<12} [{bar:30}] {human_pos}/{human_len} ops, eta {eta}")
+        {
             bar.set_style(style.progress_chars("=> "));
         }
         bar.set_prefix(name.to_string());
