@@ -253,3 +253,25 @@ fn compact_range_moves_level0_down_even_when_nothing_is_below() {
     assert_eq!(s.levels[1].files, 1, "{s}");
     assert_eq!(db.get(&ReadOptions::default(), b"a").unwrap(), Some(b"1".to_vec()));
 }
+
+#[test]
+fn compaction_deletes_the_files_it_replaced() {
+    let dir = tempfile::tempdir().unwrap();
+    let db = Db::open(dir.path(), small_options(posix())).unwrap();
+    for round in 0..3 {
+        for i in 0..2000 {
+            db.put(&WriteOptions::default(), &key(i), format!("r{round}-{i:>60}").as_bytes()).unwrap();
+        }
+        db.flush().unwrap();
+    }
+    db.compact_range(None, None).unwrap();
+    db.wait_for_compactions().unwrap();
+    let live: u64 = db.stats().total_table_bytes();
+    let on_disk: u64 = std::fs::read_dir(dir.path())
+        .unwrap()
+        .map(|e| e.unwrap())
+        .filter(|e| e.file_name().to_string_lossy().ends_with(".sst"))
+        .map(|e| e.metadata().unwrap().len())
+        .sum();
+    assert_eq!(on_disk, live, "obsolete tables left on disk");
+}

@@ -273,14 +273,19 @@ fn run_compaction(db: &Arc<DbInner>, plan: &CompactionPlan) -> Result<()> {
         children.push(Box::new(LevelIterator::new(db.tables.clone(), plan.next_inputs.clone(), tro)));
     }
     let mut merged = MergingIterator::new(children);
-    let version = db.state.lock().sv.version.clone();
-    let is_base = |ukey: &[u8]| !version.key_may_exist_below(out_level, ukey);
-    let bottommost = match picker::key_range(&plan.all_inputs().cloned().collect::<Vec<_>>()) {
-        Some((lo, hi)) => (out_level + 1..crate::version::edit::NUM_LEVELS)
-            .all(|l| version.overlapping(l, Some(&lo), Some(&hi)).is_empty()),
-        None => true,
+    let written = {
+        // Scoped: the base version must not stay alive into the obsolete-file sweep below,
+        // or the inputs it lists would survive it.
+        let base = db.state.lock().sv.version.clone();
+        let is_base = |ukey: &[u8]| !base.key_may_exist_below(out_level, ukey);
+        let bottommost = match picker::key_range(&plan.all_inputs().cloned().collect::<Vec<_>>()) {
+            Some((lo, hi)) => (out_level + 1..crate::version::edit::NUM_LEVELS)
+                .all(|l| base.overlapping(l, Some(&lo), Some(&hi)).is_empty()),
+            None => true,
+        };
+        write_tables(db, &mut merged, false, out_level, &plan.grandparents, &is_base, bottommost)?
     };
-    let written = write_tables(db, &mut merged, false, out_level, &plan.grandparents, &is_base, bottommost)?;
+    drop(merged);
     let mut bytes = 0;
     for f in &written.files {
         edit.new_files.push(new_file(out_level, f));

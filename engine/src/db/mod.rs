@@ -345,6 +345,8 @@ impl DbInner {
                 self.bg_cv.wait(&mut st);
             }
         }
+        // Files that iterators or reads kept alive past the last sweep.
+        background::delete_obsolete_files(self);
         let mut result = Ok(());
         {
             let mut log = self.log.lock();
