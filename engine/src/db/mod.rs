@@ -45,6 +45,10 @@ use crate::version::{Lookup, Version};
 use snapshot::{Snapshot, SnapshotList};
 use stats::{Counters, DbStats, LevelStats};
 
+/// WAL space is reserved in steps of this size, so that `sync` writes inside the reserved
+/// space need not update the file size (see `wal::Writer::with_preallocation`).
+pub(crate) const WAL_PREALLOCATION: u64 = 1 << 20;
+
 /// What readers see: the memtables and the version, published together.
 pub(crate) struct SuperVersion {
     pub mem: Arc<MemTable>,

@@ -219,7 +219,7 @@ fn make_room(db: &Arc<DbInner>, log: &mut LogState, mut force: bool) -> Result<(
             }
             let f = db.fs.create(&path)?;
             db.fs.sync_dir(&db.dir)?;
-            Ok(crate::wal::Writer::new(f, path.clone()))
+            Ok(crate::wal::Writer::new(f, path.clone()).with_preallocation(super::WAL_PREALLOCATION))
         })();
         let writer = match switched {
             Ok(w) => w,

@@ -224,8 +224,26 @@ impl WritableFile for MemWritable {
     fn append(&mut self, data: &[u8]) -> Result<()> {
         self.fs.check_alive(self.epoch, &self.path)?;
         self.fs.fault(FaultOp::Write, &self.path)?;
-        self.file.lock().bytes.extend_from_slice(data);
+        let mut d = self.file.lock();
+        // Write at the append position: inside preallocated zeros, overwrite them.
+        let pos = usize::try_from(self.len).unwrap_or(usize::MAX);
+        let inside = d.bytes.len().saturating_sub(pos).min(data.len());
+        if let (Some(dst), Some(src)) = (d.bytes.get_mut(pos..pos + inside), data.get(..inside)) {
+            dst.copy_from_slice(src);
+        }
+        d.bytes.extend_from_slice(data.get(inside..).unwrap_or_default());
         self.len += data.len() as u64;
+        Ok(())
+    }
+
+    fn preallocate(&mut self, len: u64) -> Result<()> {
+        self.fs.check_alive(self.epoch, &self.path)?;
+        self.fs.fault(FaultOp::Write, &self.path)?;
+        let mut d = self.file.lock();
+        let len = usize::try_from(len).unwrap_or(usize::MAX);
+        if d.bytes.len() < len {
+            d.bytes.resize(len, 0);
+        }
         Ok(())
     }
 

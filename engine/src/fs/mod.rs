@@ -30,6 +30,14 @@ pub trait WritableFile: Send {
     fn flush(&mut self) -> Result<()>;
     /// Flushes, then makes the file's contents durable (survives a machine crash).
     fn sync(&mut self) -> Result<()>;
+    /// Reserves space so the file holds at least `len` bytes, zero-filled past what was
+    /// appended (the file's size may grow). Appends keep going at the append position and
+    /// overwrite the zeros. Syncing an append inside reserved space need not update the file
+    /// size, which makes `sync` much cheaper on most file systems. The default does nothing.
+    fn preallocate(&mut self, len: u64) -> Result<()> {
+        let _ = len;
+        Ok(())
+    }
     /// Bytes appended so far (buffered or not).
     fn len(&self) -> u64;
     /// True when nothing has been appended.

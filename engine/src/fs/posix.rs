@@ -67,6 +67,10 @@ impl WritableFile for PosixWritableFile {
         self.file.sync_data().map_err(|e| Error::io(&self.path, e))
     }
 
+    fn preallocate(&mut self, len: u64) -> Result<()> {
+        fs2::FileExt::allocate(&self.file, len).map_err(|e| Error::io(&self.path, e))
+    }
+
     fn len(&self) -> u64 {
         self.len
     }

@@ -26,6 +26,10 @@ pub struct Writer {
     path: PathBuf,
     /// Bytes already used in the current block, in `0..=BLOCK_SIZE`.
     block_offset: usize,
+    /// Reserve file space in steps of this many bytes (0: never).
+    prealloc_step: u64,
+    /// Bytes reserved so far.
+    allocated: u64,
 }
 
 impl Writer {
@@ -42,7 +46,16 @@ impl Writer {
     /// reader would see a damaged record followed by valid ones and report corruption.
     pub fn with_offset(file: Box<dyn WritableFile>, path: PathBuf, existing_len: u64) -> Self {
         let block_offset = (existing_len % BLOCK_SIZE as u64) as usize;
-        Writer { file, path, block_offset }
+        Writer { file, path, block_offset, prealloc_step: 0, allocated: 0 }
+    }
+
+    /// Reserves file space ahead of the appends in steps of `step` bytes (see
+    /// [`WritableFile::preallocate`]): a `sync` after an append inside reserved space does
+    /// not have to update the file's size, which roughly halves its cost on ext4. The zeros
+    /// past the last record read as a clean end of the log.
+    pub fn with_preallocation(mut self, step: u64) -> Self {
+        self.prealloc_step = step;
+        self
     }
 
     /// Appends one logical record, fragmenting it across blocks as needed. An empty `data`
@@ -51,6 +64,16 @@ impl Writer {
     /// Writes only the 7-byte headers, the payload slices and any block padding into the
     /// file; no per-record allocation.
     pub fn add_record(&mut self, data: &[u8]) -> Result<()> {
+        if self.prealloc_step > 0 {
+            // Upper bound of the bytes this record adds: payload, a header per block touched,
+            // and a block tail of padding.
+            let need = self.file.len() + data.len() as u64 + (data.len() / BLOCK_SIZE + 2) as u64 * HEADER_SIZE as u64;
+            if need > self.allocated {
+                let target = need.div_ceil(self.prealloc_step) * self.prealloc_step;
+                self.file.preallocate(target)?;
+                self.allocated = target;
+            }
+        }
         let mut left = data;
         let mut begin = true;
         loop {
