@@ -274,3 +274,35 @@ fn generate_seed_corpus() {
     assert!(out.bytes < 1 << 20, "seed corpus is {} bytes; keep it under 1 MiB", out.bytes);
     println!("wrote {} seed files, {} bytes, under {}", out.files, out.bytes, out.root.display());
 }
+
+/// The checksum repair the byte-level targets use must restore damaged checksums exactly,
+/// or the repaired runs would only test checksum failures again.
+#[test]
+fn checksum_repair_restores_damaged_checksums() {
+    let table = fs::read(fuzz_dir().join("corpus/sstable/db0-000021.sst")).unwrap();
+    let mut damaged = table.clone();
+    let blocks = {
+        let fs = MemFs::new();
+        fs.create_dir_all(Path::new("/x")).unwrap();
+        let path = Path::new("/x/t.sst");
+        let mut f = fs.create(path).unwrap();
+        f.append(&table).unwrap();
+        f.sync().unwrap();
+        Table::open(fs.open_random(path).unwrap(), path.to_path_buf(), table.len() as u64, None, false)
+            .unwrap()
+            .blocks()
+            .unwrap()
+    };
+    assert!(blocks.len() >= 4);
+    for b in &blocks {
+        damaged[(b.handle.offset + b.handle.size) as usize + 2] ^= 0x5a; // a stored CRC byte
+    }
+    assert_eq!(targets::fix_table_crcs(&damaged).unwrap(), table);
+    assert!(targets::fix_table_crcs(&table).is_none(), "a sound table needs no repair");
+
+    let wal = fs::read(fuzz_dir().join("corpus/wal/fragmented")).unwrap();
+    let mut damaged = wal.clone();
+    damaged[0] ^= 0xff;
+    assert_eq!(targets::fix_log_crcs(&damaged).unwrap(), wal);
+    assert!(targets::fix_log_crcs(&wal).is_none(), "a sound log needs no repair");
+}

@@ -20,8 +20,10 @@ use arbitrary::{Arbitrary, Unstructured};
 use engine::batch::BatchOp;
 use engine::iterator::InternalIterator;
 use engine::keys::{compare_internal, make_internal_key, ValueKind, MAX_SEQUENCE};
-use engine::sstable::{Block, BlockCache, Table, TableReadOptions};
+use engine::sstable::format::{block_trailer, decode_block_contents, BLOCK_TRAILER_LEN, FOOTER_LEN};
+use engine::sstable::{Block, BlockCache, BlockHandle, Footer, Table, TableReadOptions};
 use engine::version::edit::VersionEdit;
+use engine::wal::format::{encode_header, Header, RecordType, BLOCK_SIZE, HEADER_SIZE};
 use engine::wal::Reader;
 use engine::{
     BackgroundPool, Compression, Db, DbIterator, Fs, MemFs, Options, ReadOptions, Snapshot, WriteBatch, WriteOptions,
@@ -150,6 +152,86 @@ fn seek_around<I: InternalIterator + ?Sized>(it: &mut I, targets: &[Vec<u8>], pr
     }
 }
 
+// ---------------------------------------------------------------------------------------
+// Checksum repair: every block and record carries a CRC32C, so almost every mutation the
+// fuzzer makes is caught by a checksum before any decoder sees it. The byte-level targets
+// therefore run twice: on the input as it is, and on a copy whose checksums were recomputed
+// wherever the framing can be followed, so malformed contents behind valid checksums (what
+// a buggy writer would produce) reach the decoders too.
+// ---------------------------------------------------------------------------------------
+
+/// A copy of a log-format file (WAL or MANIFEST) with each record header's CRC recomputed,
+/// following the framing block by block. `None` if nothing changed.
+pub fn fix_log_crcs(data: &[u8]) -> Option<Vec<u8>> {
+    let mut out = data.to_vec();
+    for block_start in (0..out.len()).step_by(BLOCK_SIZE) {
+        let block_end = (block_start + BLOCK_SIZE).min(out.len());
+        let mut pos = block_start;
+        while pos + HEADER_SIZE <= block_end {
+            let Some(h) = Header::decode(&out[pos..]) else { break };
+            let Some(ty) = RecordType::from_u8(h.type_byte) else { break };
+            let end = pos + HEADER_SIZE + usize::from(h.length);
+            if end > block_end {
+                break;
+            }
+            let header = encode_header(ty, &out[pos + HEADER_SIZE..end]);
+            out[pos..pos + 4].copy_from_slice(&header[..4]);
+            pos = end;
+        }
+    }
+    (out != data).then_some(out)
+}
+
+/// Recomputes the trailer of the block at `h` in `out` (if it lies inside the data area).
+fn fix_block_crc(out: &mut [u8], h: BlockHandle) -> bool {
+    let (Ok(start), Ok(size)) = (usize::try_from(h.offset), usize::try_from(h.size)) else { return false };
+    let Some(end) = start.checked_add(size) else { return false };
+    if end.saturating_add(BLOCK_TRAILER_LEN) > out.len().saturating_sub(FOOTER_LEN) {
+        return false;
+    }
+    let trailer = block_trailer(&out[start..end], out[end]);
+    out[end..end + BLOCK_TRAILER_LEN].copy_from_slice(&trailer);
+    true
+}
+
+/// The handles stored as values in the block at `h` (a metaindex or index block).
+fn handles_in(out: &[u8], h: BlockHandle) -> Vec<BlockHandle> {
+    let (Ok(start), Ok(size)) = (usize::try_from(h.offset), usize::try_from(h.size)) else { return Vec::new() };
+    let Some(raw) = start.checked_add(size + BLOCK_TRAILER_LEN).and_then(|end| out.get(start..end)) else {
+        return Vec::new();
+    };
+    let Ok(block) = decode_block_contents(raw.to_vec()).and_then(Block::decode) else { return Vec::new() };
+    let block = Arc::new(block);
+    let mut it = block.iter();
+    let mut handles = Vec::new();
+    if it.seek_to_first().is_ok() {
+        while it.valid() && handles.len() < 4096 {
+            if let Ok(h) = BlockHandle::decode_exact(it.value()) {
+                handles.push(h);
+            }
+            if it.next().is_err() {
+                break;
+            }
+        }
+    }
+    handles
+}
+
+/// A copy of a table file with the checksums of the blocks its footer, metaindex and index
+/// reach recomputed. `None` if nothing changed.
+pub fn fix_table_crcs(data: &[u8]) -> Option<Vec<u8>> {
+    let mut out = data.to_vec();
+    let footer = Footer::decode(out.get(out.len().checked_sub(FOOTER_LEN)?..)?).ok()?;
+    for top in [footer.metaindex, footer.index] {
+        if fix_block_crc(&mut out, top) {
+            for h in handles_in(&out, top) {
+                fix_block_crc(&mut out, h);
+            }
+        }
+    }
+    (out != data).then_some(out)
+}
+
 /// Target `block`: one (uncompressed) block decoded from the input, iterated fully both
 /// ways, with seeks to its own keys and to fixed targets.
 pub fn block(data: &[u8]) {
@@ -168,10 +250,18 @@ pub fn block(data: &[u8]) {
     seek_around(&mut it, &targets, Promise::Seek);
 }
 
-/// Target `sstable`: the input as a table file on a `MemFs`, opened (plain and paranoid),
+/// Target `sstable`: the input (and its checksum-repaired copy) as a table file on a
+/// `MemFs`, opened (plain and paranoid),
 /// scanned both ways, probed with point lookups, and verified. A table that passes
 /// `verify()` must scan identically both ways and find each of its keys with `get`.
 pub fn sstable(data: &[u8]) {
+    sstable_file(data);
+    if let Some(fixed) = fix_table_crcs(data) {
+        sstable_file(&fixed);
+    }
+}
+
+fn sstable_file(data: &[u8]) {
     let fs = MemFs::new();
     let path = PathBuf::from("/t/000001.sst");
     write_file(&fs, &path, data);
@@ -221,10 +311,17 @@ fn batch_ops(batch: &WriteBatch) -> Vec<(bool, Vec<u8>, Vec<u8>)> {
     ops
 }
 
-/// Target `wal`: the input as a WAL file. Every record is read (checksums verified, then
+/// Target `wal`: the input (and its checksum-repaired copy) as a WAL file. Every record is read (checksums verified, then
 /// not) and decoded as a write batch; then the file is handed to `Db::open` as the only log
 /// of a database with no MANIFEST yet, which replays it.
 pub fn wal(data: &[u8]) {
+    wal_file(data);
+    if let Some(fixed) = fix_log_crcs(data) {
+        wal_file(&fixed);
+    }
+}
+
+fn wal_file(data: &[u8]) {
     let fs = MemFs::new();
     let dir = Path::new("/db");
     let path = dir.join("000001.log");
@@ -268,7 +365,8 @@ fn open_and_scan(fs: &MemFs, dir: &Path, limit: usize) {
     let _ = db.close();
 }
 
-/// Target `manifest`: the input as one version edit, then as a whole MANIFEST file (read
+/// Target `manifest`: the input as one version edit, then (as it is and checksum-repaired)
+/// as a whole MANIFEST file (read
 /// with the WAL reader, every record decoded), then as the MANIFEST of a database that
 /// `Db::open` recovers.
 pub fn manifest(data: &[u8]) {
@@ -278,6 +376,13 @@ pub fn manifest(data: &[u8]) {
         let back = VersionEdit::decode(&again).expect("a re-encoded edit decodes");
         assert_eq!(back, edit, "version edit does not survive encode(decode(x))");
     }
+    manifest_file(data);
+    if let Some(fixed) = fix_log_crcs(data) {
+        manifest_file(&fixed);
+    }
+}
+
+fn manifest_file(data: &[u8]) {
     let fs = MemFs::new();
     let dir = Path::new("/db");
     let path = dir.join("MANIFEST-000001");
