@@ -315,20 +315,22 @@ fn batch_ops(batch: &WriteBatch) -> Vec<(bool, Vec<u8>, Vec<u8>)> {
 /// not) and decoded as a write batch; then the file is handed to `Db::open` as the only log
 /// of a database with no MANIFEST yet, which replays it.
 pub fn wal(data: &[u8]) {
-    wal_file(data);
+    let _ = wal_file(data);
     if let Some(fixed) = fix_log_crcs(data) {
-        wal_file(&fixed);
+        let _ = wal_file(&fixed);
     }
 }
 
-fn wal_file(data: &[u8]) {
+/// One run of the `wal` target on one file; returns the number of keys of the database
+/// recovered from it, if it opened.
+pub fn wal_file(data: &[u8]) -> Option<usize> {
     let fs = MemFs::new();
     let dir = Path::new("/db");
     let path = dir.join("000001.log");
     write_file(&fs, &path, data);
     let limit = step_limit(data.len());
     for verify in [true, false] {
-        let Ok(file) = fs.open_sequential(&path) else { return };
+        let Ok(file) = fs.open_sequential(&path) else { return None };
         let mut reader = Reader::new(file, path.clone(), verify);
         let mut records = 0;
         while let Ok(Some(rec)) = reader.read_record() {
@@ -342,15 +344,16 @@ fn wal_file(data: &[u8]) {
         assert!(reader.valid_len() <= data.len() as u64, "valid length past the end of the file");
         let _ = reader.torn_tail();
     }
-    open_and_scan(&fs, dir, limit);
+    open_and_scan(&fs, dir, true, limit)
 }
 
-/// Opens the database in `dir` (create_if_missing off, so only what is there is used) and,
-/// if it opens, checks that it scans the same both ways and that `get` agrees with the scan.
-fn open_and_scan(fs: &MemFs, dir: &Path, limit: usize) {
+/// Opens the database in `dir` (`create`: also when it has no `CURRENT`, which replays the
+/// WALs there into a new database) and, if it opens, checks that it scans the same both ways
+/// and that `get` agrees with the scan. Returns the number of keys, if it opened.
+fn open_and_scan(fs: &MemFs, dir: &Path, create: bool, limit: usize) -> Option<usize> {
     let mut opts = tiny_options(Arc::new(fs.clone()));
-    opts.create_if_missing = false;
-    let Ok(db) = Db::open(dir, opts) else { return };
+    opts.create_if_missing = create;
+    let db = Db::open(dir, opts).ok()?;
     let ro = ReadOptions::default();
     let forward = db.iter(&ro).ok().and_then(|mut it| db_scan(&mut it, false, limit));
     let backward = db.iter(&ro).ok().and_then(|mut it| db_scan(&mut it, true, limit));
@@ -363,6 +366,7 @@ fn open_and_scan(fs: &MemFs, dir: &Path, limit: usize) {
         }
     }
     let _ = db.close();
+    forward.map(|f| f.len())
 }
 
 /// Target `manifest`: the input as one version edit, then (as it is and checksum-repaired)
@@ -376,20 +380,22 @@ pub fn manifest(data: &[u8]) {
         let back = VersionEdit::decode(&again).expect("a re-encoded edit decodes");
         assert_eq!(back, edit, "version edit does not survive encode(decode(x))");
     }
-    manifest_file(data);
+    let _ = manifest_file(data);
     if let Some(fixed) = fix_log_crcs(data) {
-        manifest_file(&fixed);
+        let _ = manifest_file(&fixed);
     }
 }
 
-fn manifest_file(data: &[u8]) {
+/// One run of the `manifest` target on one MANIFEST file; returns the number of keys of the
+/// database recovered from it, if it opened (only a MANIFEST listing no table can).
+pub fn manifest_file(data: &[u8]) -> Option<usize> {
     let fs = MemFs::new();
     let dir = Path::new("/db");
     let path = dir.join("MANIFEST-000001");
     write_file(&fs, &path, data);
     write_file(&fs, &dir.join("CURRENT"), b"MANIFEST-000001\n");
     let limit = step_limit(data.len());
-    let Ok(file) = fs.open_sequential(&path) else { return };
+    let Ok(file) = fs.open_sequential(&path) else { return None };
     let mut reader = Reader::new(file, path.clone(), true);
     let mut records = 0;
     while let Ok(Some(rec)) = reader.read_record() {
@@ -397,7 +403,7 @@ fn manifest_file(data: &[u8]) {
         assert!(records < limit, "MANIFEST reader does not terminate");
         let _ = VersionEdit::decode(rec.data);
     }
-    open_and_scan(&fs, dir, limit);
+    open_and_scan(&fs, dir, false, limit)
 }
 
 /// Target `write_batch`: the input as a write batch representation. An accepted batch
