@@ -33,6 +33,7 @@ use crate::batch::WriteBatch;
 use crate::compaction::job::{self, JobParams};
 use crate::error::{Error, Result};
 use crate::filename::{current_file, lock_file, log_file, parse_file_name, table_file, FileKind};
+use crate::keys::MAX_SEQUENCE;
 use crate::memtable::MemTable;
 use crate::options::{BlockCache, Options};
 use crate::pool::BackgroundPool;
@@ -260,10 +261,19 @@ fn replay_logs(db: &Arc<DbInner>, logs: &[u64], edit: &mut VersionEdit) -> Resul
             }
             let batch = WriteBatch::from_data(rec.data.to_vec()).map_err(|e| e.in_file(&path).at_offset(rec.offset))?;
             let seq = batch.sequence();
-            super::write::insert_batch(&mem, &batch, seq).map_err(|e| e.in_file(&path).at_offset(rec.offset))?;
             let count = u64::from(batch.count());
+            // The sequence comes from disk: a batch whose numbers run past the largest
+            // sequence number would break the memtable's ordering (found by fuzzing).
+            let last = seq.checked_add(count.saturating_sub(1)).filter(|&l| l <= MAX_SEQUENCE).ok_or_else(|| {
+                Error::corruption(
+                    &path,
+                    Some(rec.offset),
+                    format!("write batch of {count} at sequence {seq} runs past the largest sequence number"),
+                )
+            })?;
+            super::write::insert_batch(&mem, &batch, seq).map_err(|e| e.in_file(&path).at_offset(rec.offset))?;
             if count > 0 {
-                last_seq = last_seq.max(seq + count - 1);
+                last_seq = last_seq.max(last);
             }
             if mem.approximate_memory_usage() >= db.opts.write_buffer_size {
                 write_level0(db, &mem, edit)?;
@@ -305,4 +315,82 @@ fn write_level0(db: &Arc<DbInner>, mem: &Arc<MemTable>, edit: &mut VersionEdit) 
         Counters::add(&db.counters.flush_bytes_written, f.size);
     }
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use std::path::{Path, PathBuf};
+    use std::sync::Arc;
+
+    use crate::batch::WriteBatch;
+    use crate::fs::{Fs, MemFs};
+    use crate::keys::MAX_SEQUENCE;
+    use crate::version::edit::VersionEdit;
+    use crate::wal::Writer;
+    use crate::{Db, Options};
+
+    fn write_log_file(fs: &MemFs, path: PathBuf, records: &[Vec<u8>]) {
+        fs.create_dir_all(Path::new("/db")).unwrap();
+        let mut w = Writer::new(fs.create(&path).unwrap(), path);
+        for r in records {
+            w.add_record(r).unwrap();
+        }
+        w.sync().unwrap();
+    }
+
+    fn open(fs: &MemFs) -> crate::Result<Db> {
+        Db::open("/db", Options { fs: Arc::new(fs.clone()), ..Options::default() })
+    }
+
+    /// Regression (found by the `wal` fuzz target): a WAL record with a good checksum whose
+    /// batch sequence runs past `MAX_SEQUENCE` (or overflows u64) tripped the memtable's
+    /// debug assertion; now it is corruption naming the log file and record offset.
+    #[test]
+    fn wal_batch_sequence_past_the_maximum_is_corruption() {
+        for (seq, ops) in [(MAX_SEQUENCE, 2), (MAX_SEQUENCE + 1, 1), (u64::MAX, 2)] {
+            let fs = MemFs::new();
+            let mut good = WriteBatch::new();
+            good.put(b"a", b"1");
+            good.set_sequence(1);
+            let mut bad = WriteBatch::new();
+            for i in 0..ops {
+                bad.put(format!("k{i}").as_bytes(), b"v");
+            }
+            bad.set_sequence(seq);
+            write_log_file(&fs, "/db/000001.log".into(), &[good.data().to_vec(), bad.data().to_vec()]);
+            let e = open(&fs).map(drop).unwrap_err();
+            assert!(e.is_corruption(), "{e}");
+            let msg = e.to_string();
+            assert!(msg.contains("000001.log") && msg.contains("largest sequence number"), "{msg}");
+        }
+        // The largest sequence number itself is fine.
+        let fs = MemFs::new();
+        let mut b = WriteBatch::new();
+        b.put(b"k", b"v");
+        b.set_sequence(MAX_SEQUENCE);
+        write_log_file(&fs, "/db/000001.log".into(), &[b.data().to_vec()]);
+        let db = open(&fs).unwrap();
+        assert_eq!(db.get(&Default::default(), b"k").unwrap(), Some(b"v".to_vec()));
+    }
+
+    /// A MANIFEST whose last sequence is past `MAX_SEQUENCE` is corruption, not a database
+    /// whose next write overflows.
+    #[test]
+    fn manifest_last_sequence_past_the_maximum_is_corruption() {
+        let fs = MemFs::new();
+        let edit = VersionEdit {
+            log_number: Some(0),
+            next_file_number: Some(3),
+            last_sequence: Some(MAX_SEQUENCE + 1),
+            ..Default::default()
+        };
+        let mut rec = Vec::new();
+        edit.encode(&mut rec);
+        write_log_file(&fs, "/db/MANIFEST-000002".into(), &[rec]);
+        let mut current = fs.create(Path::new("/db/CURRENT")).unwrap();
+        current.append(b"MANIFEST-000002\n").unwrap();
+        current.sync().unwrap();
+        let e = open(&fs).map(drop).unwrap_err();
+        assert!(e.is_corruption() && e.to_string().contains("last sequence"), "{e}");
+    }
 }

@@ -144,6 +144,36 @@ impl Block {
         self.data.get(p + hdr..p + hdr + unshared).ok_or_else(|| bad_entry(p, "truncated key"))
     }
 
+    /// Checks that every restart point is the offset of an entry on the chain walked from
+    /// the first entry, and that the entry there stores its key whole. [`Block::decode`]
+    /// checks only the restart array's order and bounds, and a forward scan never uses it;
+    /// a restart point inside an entry would surface only later, as an error from a `seek`
+    /// or a backward step. Used by [`super::Table::verify`]; costs one forward scan.
+    pub fn check_restart_points(&self) -> Result<()> {
+        let mut c = BlockCursor::default();
+        c.seek_to_first(self)?;
+        let mut i = 0;
+        while c.valid() {
+            let at = c.offset();
+            if i < self.num_restarts {
+                let r = self.restart_point(i);
+                if r < at {
+                    return Err(corrupt(format!("restart point {i} at {r} is inside an entry")));
+                }
+                if r == at {
+                    self.restart_key(i)?;
+                    i += 1;
+                }
+            }
+            c.next(self)?;
+        }
+        if i < self.num_restarts && !self.is_empty() {
+            let r = self.restart_point(i);
+            return Err(corrupt(format!("restart point {i} at {r} is inside an entry")));
+        }
+        Ok(())
+    }
+
     /// An iterator over this block.
     pub fn iter(self: &Arc<Self>) -> BlockIter {
         BlockIter::new(Arc::clone(self))
@@ -535,6 +565,48 @@ pub(crate) mod tests {
         for n in 0..good.len() {
             exercise(good[..n].to_vec());
         }
+    }
+
+    /// Regression (found by the `sstable` fuzz target): a restart point moved inside an
+    /// entry passed `decode` and every forward scan, so `Table::verify` accepted the block
+    /// while a backward scan of it failed.
+    #[test]
+    fn restart_point_inside_an_entry_is_caught_by_check_restart_points() {
+        let mut rng = Rng::new(11);
+        let entries = sorted_entries(&mut rng, 12);
+        let good = build(&entries, 4);
+        let block = Arc::new(Block::decode(good.clone()).unwrap());
+        block.check_restart_points().unwrap();
+        assert!(Arc::new(Block::decode(build(&[], 4)).unwrap()).check_restart_points().is_ok(), "empty block");
+
+        // Move restart point 1 one byte into its entry: still ordered and in bounds.
+        let n = good.len();
+        let num = block.num_restarts();
+        let slot = n - 4 - 4 * num + 4;
+        let mut bad = good.clone();
+        let r1 = u32::from_le_bytes(bad[slot..slot + 4].try_into().unwrap());
+        bad[slot..slot + 4].copy_from_slice(&(r1 + 1).to_le_bytes());
+        let bad = Arc::new(Block::decode(bad).expect("decode checks only order and bounds"));
+        let mut it = bad.iter();
+        let mut forward = 0;
+        it.seek_to_first().unwrap();
+        while it.valid() {
+            forward += 1;
+            it.next().unwrap();
+        }
+        assert_eq!(forward, entries.len(), "a forward scan does not notice");
+        let e = bad.check_restart_points().unwrap_err();
+        assert!(e.is_corruption() && e.to_string().contains("restart point 1"), "{e}");
+
+        // A restart point on an entry boundary whose entry shares a prefix.
+        let mut it = block.iter();
+        it.seek_to_first().unwrap();
+        it.next().unwrap();
+        let second = it.entry_offset() as u32;
+        let mut bad = good;
+        bad[slot..slot + 4].copy_from_slice(&second.to_le_bytes());
+        let bad = Block::decode(bad).unwrap();
+        assert!(bad.check_restart_points().unwrap_err().to_string().contains("shares a prefix"));
     }
 
     #[test]

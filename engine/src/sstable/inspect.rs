@@ -124,6 +124,7 @@ impl Table {
     }
 
     /// Checks the whole table: every block checksum, key order inside and across blocks,
+    /// that every restart point of the index and data blocks starts a whole-key entry,
     /// that each index key is `>=` its block's last key and `<` the next block's first key,
     /// that the bloom filter reports every key, and that the properties agree with the data.
     /// Reads everything from the file (the block cache is bypassed). The first problem is
@@ -135,6 +136,7 @@ impl Table {
         self.verify_checksum(self.footer.index)?;
         self.verify_checksum(self.footer.metaindex)?;
 
+        self.index.check_restart_points().map_err(|e| self.index_err(e))?;
         let mut report = VerifyReport { filter_checked: self.filter.is_some(), ..Default::default() };
         let mut prev_key: Vec<u8> = Vec::new();
         let mut first_key: Option<Vec<u8>> = None;
@@ -144,8 +146,9 @@ impl Table {
             let raw = read_raw_block(&*self.file, &self.path, self.file_size, h)?;
             let contents = decode_block_contents(raw).map_err(|e| e.in_file(&self.path).at_offset(h.offset))?;
             let block = Arc::new(Block::decode(contents).map_err(|e| e.in_file(&self.path).at_offset(h.offset))?);
-            let mut it = block.iter();
             let located = |e: Error| e.in_file(&self.path).at_offset(h.offset);
+            block.check_restart_points().map_err(located)?;
+            let mut it = block.iter();
             it.seek_to_first().map_err(located)?;
             if !it.valid() {
                 return Err(bad("empty data block".into()));

@@ -98,6 +98,13 @@ impl VersionSet {
                 have_next = true;
             }
             if let Some(s) = edit.last_sequence {
+                if s > crate::keys::MAX_SEQUENCE {
+                    return Err(Error::corruption(
+                        &manifest_path,
+                        Some(rec.offset),
+                        format!("last sequence {s} is past the largest sequence number"),
+                    ));
+                }
                 vs.last_sequence = s;
                 have_last = true;
             }
