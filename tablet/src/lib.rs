@@ -1,0 +1,2 @@
+//! The Bigtable data model over the engine (first step of the tablet server).
+pub mod proto;
