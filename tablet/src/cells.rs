@@ -126,7 +126,10 @@ mod tests {
                             Column { qualifier: b"y".to_vec(), cells: vec![cell(1000, b"3")] },
                         ],
                     },
-                    Family { name: "b".into(), columns: vec![Column { qualifier: b"x".to_vec(), cells: vec![cell(1000, b"4")] }] },
+                    Family {
+                        name: "b".into(),
+                        columns: vec![Column { qualifier: b"x".to_vec(), cells: vec![cell(1000, b"4")] }]
+                    },
                 ],
             }
         );

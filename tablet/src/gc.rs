@@ -213,7 +213,12 @@ mod tests {
         let union = GcRule::Union(vec![versions.clone(), age.clone()]);
         let inter = GcRule::Intersection(vec![versions, age]);
         // (version, ts) -> (union collects, intersection collects)
-        let cases = [((0, 99 * S), (false, false)), ((1, 99 * S), (true, false)), ((0, S), (true, false)), ((1, S), (true, true))];
+        let cases = [
+            ((0, 99 * S), (false, false)),
+            ((1, 99 * S), (true, false)),
+            ((0, S), (true, false)),
+            ((1, S), (true, true)),
+        ];
         for ((v, ts), (u, i)) in cases {
             assert_eq!(union.collects(v, ts, now), u, "union {v} {ts}");
             assert_eq!(inter.collects(v, ts, now), i, "intersection {v} {ts}");
@@ -231,7 +236,10 @@ mod tests {
             rules: vec![
                 p(Rule::MaxNumVersions(3)),
                 p(Rule::Intersection(Intersection {
-                    rules: vec![p(Rule::MaxAge(prost_types::Duration { seconds: 5, nanos: 7 })), internal::GcRule { rule: None }],
+                    rules: vec![
+                        p(Rule::MaxAge(prost_types::Duration { seconds: 5, nanos: 7 })),
+                        internal::GcRule { rule: None },
+                    ],
                 })),
             ],
         }));
@@ -257,7 +265,8 @@ mod tests {
         let schema =
             Schema::new().with_family("v", Some(GcRule::MaxNumVersions(1))).unwrap().with_family("keep", None).unwrap();
         let mut f = GcFilter::new(Arc::new(schema), 0);
-        let mut decide = |row: &[u8], fam: &str, q: &[u8], ts| f.filter(&encode_cell_key(row, fam.as_bytes(), q, ts), b"");
+        let mut decide =
+            |row: &[u8], fam: &str, q: &[u8], ts| f.filter(&encode_cell_key(row, fam.as_bytes(), q, ts), b"");
         assert_eq!(decide(b"r", "keep", b"a", 3000), Decision::Keep);
         assert_eq!(decide(b"r", "keep", b"a", 2000), Decision::Keep);
         assert_eq!(decide(b"r", "v", b"a", 3000), Decision::Keep);

@@ -352,7 +352,7 @@ mod tests {
     fn row_bounds_follow_open_and_closed_ends() {
         let k = |r: &[u8]| key(r, "f", b"q", 1);
         let closed = row_bounds_key_range(RowBound::Closed(b"b"), RowBound::Closed(b"d"));
-        assert!(closed.contains(&k(b"b")) && closed.contains(&k(b"d")) && closed.contains(&k(b"d\x00")) == false);
+        assert!(closed.contains(&k(b"b")) && closed.contains(&k(b"d")) && !closed.contains(&k(b"d\x00")));
         assert!(!closed.contains(&k(b"a\xff")));
         let open = row_bounds_key_range(RowBound::Open(b"b"), RowBound::Open(b"d"));
         assert!(!open.contains(&k(b"b")) && open.contains(&k(b"b\x00")) && open.contains(&k(b"c")));
@@ -398,7 +398,12 @@ mod tests {
             proptest::collection::vec(prop_oneof![Just(0u8), Just(1u8), Just(2u8), any::<u8>()], 0..8),
             prop_oneof![Just(0i64), Just(-1i64), Just(i64::MAX), Just(i64::MIN), any::<i64>()],
         )
-            .prop_map(|(row, family, qualifier, timestamp_micros)| CellKey { row, family, qualifier, timestamp_micros })
+            .prop_map(|(row, family, qualifier, timestamp_micros)| CellKey {
+                row,
+                family,
+                qualifier,
+                timestamp_micros,
+            })
     }
 
     proptest! {

@@ -25,8 +25,7 @@ use engine::{Db, ReadOptions, WriteBatch};
 
 use crate::error::{Error, Result};
 use crate::keys::{
-    column_key_range, decode_cell_key, encode_cell_key, escape_for_display, family_key_range, row_key_range,
-    KeyRange,
+    column_key_range, decode_cell_key, encode_cell_key, escape_for_display, family_key_range, row_key_range, KeyRange,
 };
 use crate::locks::{RowGuard, RowLocks};
 use crate::proto::bigtable::mutation::{self, Mutation as Kind};
@@ -148,7 +147,8 @@ impl PendingRow<'_> {
     /// Deletes every cell of `range` that exists at this point of the request and whose
     /// timestamp `matches` accepts.
     fn delete(&mut self, range: &KeyRange, matches: impl Fn(i64) -> bool) -> Result<()> {
-        let bounds = (Bound::Included(range.start.clone()), range.end.clone().map_or(Bound::Unbounded, Bound::Excluded));
+        let bounds =
+            (Bound::Included(range.start.clone()), range.end.clone().map_or(Bound::Unbounded, Bound::Excluded));
         self.load_stored()?;
         let empty = BTreeSet::new();
         let stored = self.stored.as_ref().unwrap_or(&empty);
@@ -201,9 +201,8 @@ pub fn build_batch(
             }
             Some(Kind::DeleteFromColumn(mutation::DeleteFromColumn { family_name, column_qualifier, time_range })) => {
                 let range = column_key_range(row, family_name.as_bytes(), column_qualifier);
-                let (start, end) = time_range
-                    .as_ref()
-                    .map_or((0, 0), |r| (r.start_timestamp_micros, r.end_timestamp_micros));
+                let (start, end) =
+                    time_range.as_ref().map_or((0, 0), |r| (r.start_timestamp_micros, r.end_timestamp_micros));
                 pending.delete(&range, |ts| ts >= start && (end == 0 || ts < end))?;
             }
             Some(Kind::DeleteFromFamily(d)) => {

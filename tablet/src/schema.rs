@@ -26,9 +26,7 @@ pub struct Schema {
 /// Checks a family name against Bigtable's rule: 1 to 64 characters of `[-_.a-zA-Z0-9]`.
 pub fn validate_family_name(name: &str) -> Result<()> {
     if name.is_empty() || name.len() > MAX_FAMILY_NAME_LEN {
-        return Err(Error::invalid(format!(
-            "family name {name:?} must be 1 to {MAX_FAMILY_NAME_LEN} characters long"
-        )));
+        return Err(Error::invalid(format!("family name {name:?} must be 1 to {MAX_FAMILY_NAME_LEN} characters long")));
     }
     if let Some(c) = name.chars().find(|c| !(c.is_ascii_alphanumeric() || matches!(c, '-' | '_' | '.'))) {
         return Err(Error::invalid(format!("family name {name:?} contains {c:?}; allowed: [-_.a-zA-Z0-9]")));
@@ -54,8 +52,7 @@ impl Schema {
         let mut s = Schema::new();
         for f in families {
             let rule = match &f.gc_rule {
-                Some(r) => GcRule::from_proto(r)
-                    .map_err(|e| Error::invalid(format!("family {:?}: {e}", f.name)))?,
+                Some(r) => GcRule::from_proto(r).map_err(|e| Error::invalid(format!("family {:?}: {e}", f.name)))?,
                 None => None,
             };
             s = s.with_family(&f.name, rule)?;
@@ -134,7 +131,8 @@ mod tests {
         assert_eq!(s.gc_rule("a"), None);
         assert_eq!(s.gc_rule("b"), Some(&GcRule::MaxNumVersions(2)));
         assert!(s.has_gc_rules());
-        let bad = vec![FamilySchema { name: "b".into(), gc_rule: Some(PGcRule { rule: Some(Rule::MaxNumVersions(0)) }) }];
+        let bad =
+            vec![FamilySchema { name: "b".into(), gc_rule: Some(PGcRule { rule: Some(Rule::MaxNumVersions(0)) }) }];
         let err = Schema::from_proto(&bad).unwrap_err().to_string();
         assert!(err.contains("family \"b\"") && err.contains("max_num_versions"), "{err}");
 

@@ -80,7 +80,13 @@ pub struct Tablet {
 impl Tablet {
     /// Opens (creating if the engine options allow) the tablet stored in `dir`, serving
     /// rows `[start, end)` (empty `end`: to the end of the table) of a table with `schema`.
-    pub fn open(dir: impl AsRef<Path>, start: &[u8], end: &[u8], schema: Schema, opts: TabletOptions) -> Result<Tablet> {
+    pub fn open(
+        dir: impl AsRef<Path>,
+        start: &[u8],
+        end: &[u8],
+        schema: Schema,
+        opts: TabletOptions,
+    ) -> Result<Tablet> {
         if !end.is_empty() && end <= start {
             return Err(Error::invalid(format!(
                 "tablet range [{}, {}) is empty",
@@ -169,7 +175,8 @@ impl Tablet {
     /// Reads the rows in `ranges` (ascending, disjoint) through one iterator.
     fn read_ranges(&self, ranges: &[KeyRange]) -> Result<Vec<Row>> {
         let (Some(first), Some(last)) = (ranges.first(), ranges.last()) else { return Ok(Vec::new()) };
-        let ro = ReadOptions { lower_bound: Some(first.start.clone()), upper_bound: last.end.clone(), ..Default::default() };
+        let ro =
+            ReadOptions { lower_bound: Some(first.start.clone()), upper_bound: last.end.clone(), ..Default::default() };
         let mut it = self.db.iter(&ro)?;
         let mut collector = RowCollector::new(self.schema.get(), self.clock.now_micros());
         let mut out = Vec::new();
