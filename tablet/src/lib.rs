@@ -14,16 +14,16 @@
 //!
 //! ```
 //! use tablet::proto::bigtable::{mutation, Mutation};
-//! use tablet::{Schema, Tablet, TabletOptions};
+//! use tablet::{GcRule, Schema, Tablet, TabletOptions};
 //!
 //! let dir = tempfile::tempdir()?;
-//! let schema = Schema::new().with_family("cf", None)?;
+//! let schema = Schema::new().with_family("cf", Some(GcRule::MaxNumVersions(3)))?;
 //! let t = Tablet::open(dir.path(), b"", b"", schema, TabletOptions::default())?;
 //! let set = Mutation {
 //!     mutation: Some(mutation::Mutation::SetCell(mutation::SetCell {
 //!         family_name: "cf".into(),
 //!         column_qualifier: b"greeting".to_vec(),
-//!         timestamp_micros: -1, // server time, in milliseconds
+//!         timestamp_micros: -1, // server time
 //!         value: b"hello".to_vec(),
 //!     })),
 //! };
