@@ -148,8 +148,10 @@ impl Tablet {
     pub fn mutate_row(&self, row: &[u8], mutations: &[Mutation]) -> Result<()> {
         self.check_row(row)?;
         let schema = self.schema.get();
-        let now = self.clock.now_micros();
         let guard = self.locks.lock(row);
+        // Read under the lock, so successive writes to one row get non-decreasing server
+        // timestamps (as long as the clock does not step back).
+        let now = self.clock.now_micros();
         let batch = build_batch(&self.db, &self.locks, &guard, row, mutations, &schema, now)?;
         if !batch.is_empty() {
             self.db.write(&self.write, batch)?;
