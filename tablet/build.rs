@@ -1,0 +1,19 @@
+//! Compiles `proto/` into Rust with `protox` (a protobuf compiler in pure Rust, so no
+//! `protoc` binary is needed) and `tonic-prost-build` (messages, clients and servers).
+
+use std::error::Error;
+
+const PROTOS: &[&str] = &[
+    "google/bigtable/v2/bigtable.proto",
+    "google/bigtable/v2/data.proto",
+    "google/bigtable/v2/request_stats.proto",
+    "google/rpc/status.proto",
+    "bt/internal/v1/cluster.proto",
+];
+
+fn main() -> Result<(), Box<dyn Error>> {
+    let fds = protox::compile(PROTOS, ["proto"])?;
+    tonic_prost_build::configure().build_client(true).build_server(true).compile_fds(fds)?;
+    println!("cargo:rerun-if-changed=proto");
+    Ok(())
+}

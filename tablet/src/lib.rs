@@ -1,0 +1,54 @@
+//! The Bigtable data model over the engine — the first step of the tablet server.
+//!
+//! - [`proto`]: the wire protocol, compiled from our own `.proto` files: Google's
+//!   `google.bigtable.v2` data API (its messages are our data model) and the cluster's
+//!   internal control services (`bt.internal.v1`).
+//! - [`keys`]: the order-preserving encoding of (row, family, qualifier, timestamp) into
+//!   one engine key (`docs/tablet_key_encoding.md`).
+//! - [`mutation`] and [`locks`]: a row's mutation list as one atomic engine batch, under
+//!   striped row locks.
+//! - [`cells`] and [`rowset`]: reading rows back, in Bigtable's nesting and order.
+//! - [`gc`] and [`schema`]: per-family GC rules, hidden at read time and removed by the
+//!   engine's compaction filter.
+//! - [`tablet`]: a row range `[start, end)` served from one engine `Db`.
+//!
+//! ```
+//! use tablet::proto::bigtable::{mutation, Mutation};
+//! use tablet::{GcRule, Schema, Tablet, TabletOptions};
+//!
+//! let dir = tempfile::tempdir()?;
+//! let schema = Schema::new().with_family("cf", Some(GcRule::MaxNumVersions(3)))?;
+//! let t = Tablet::open(dir.path(), b"", b"", schema, TabletOptions::default())?;
+//! let set = Mutation {
+//!     mutation: Some(mutation::Mutation::SetCell(mutation::SetCell {
+//!         family_name: "cf".into(),
+//!         column_qualifier: b"greeting".to_vec(),
+//!         timestamp_micros: -1, // server time
+//!         value: b"hello".to_vec(),
+//!     })),
+//! };
+//! t.mutate_row(b"row-1", &[set])?;
+//! let row = t.read_row(b"row-1")?.expect("the row exists");
+//! assert_eq!(row.families[0].columns[0].cells[0].value, b"hello");
+//! # Ok::<(), Box<dyn std::error::Error>>(())
+//! ```
+
+pub mod cells;
+pub mod clock;
+pub mod error;
+pub mod gc;
+pub mod keys;
+pub mod locks;
+pub mod mutation;
+pub mod proto;
+pub mod rowset;
+pub mod schema;
+pub mod tablet;
+
+pub use clock::{Clock, ManualClock, SystemClock};
+pub use error::{Error, Result};
+pub use gc::{GcFilterFactory, GcRule};
+pub use keys::CellKey;
+pub use locks::{RowGuard, RowLocks};
+pub use schema::{Schema, SharedSchema};
+pub use tablet::{Tablet, TabletOptions};

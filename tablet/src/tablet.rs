@@ -1,0 +1,203 @@
+//! A tablet: the rows `[start, end)` of one table, stored in one engine [`Db`].
+//!
+//! Writes go through [`Tablet::mutate_row`]: validate, take the row's lock, build one
+//! batch (reading the row when the request deletes ranges), write it, release the lock.
+//! Reads ([`Tablet::read_row`], [`Tablet::read_rows`]) take no lock: each uses one engine
+//! iterator, which reads as of the moment it was made, so a row is seen either before or
+//! after any batch, never half of one. GC rules are applied at read time and by the
+//! engine's compaction filter ([`crate::gc`]).
+//!
+//! Thread safety: `Tablet` is `Send + Sync`; share it by reference or `Arc`.
+
+use std::path::Path;
+use std::sync::Arc;
+
+use engine::{Db, Options, ReadOptions, WriteOptions};
+
+use crate::cells::RowCollector;
+use crate::clock::{Clock, SystemClock};
+use crate::error::{Error, Result};
+use crate::gc::GcFilterFactory;
+use crate::keys::{row_key_range, rows_key_range, KeyRange};
+use crate::locks::{RowLocks, DEFAULT_STRIPES};
+use crate::mutation::build_batch;
+use crate::proto::bigtable::{Mutation, Row, RowSet};
+use crate::rowset::row_set_key_ranges;
+use crate::schema::{Schema, SharedSchema};
+
+/// How to open a tablet.
+#[derive(Clone)]
+pub struct TabletOptions {
+    /// Engine options. Its `compaction_filter_factory` is replaced by the tablet's GC
+    /// filter. Share `block_cache`, `table_cache` and `background_pool` between the
+    /// tablets of one server.
+    pub engine: Options,
+    /// Server time for `-1` timestamps and max-age rules.
+    pub clock: Arc<dyn Clock>,
+    /// Write options of every mutation (`sync: true` to fsync each before acknowledging).
+    pub write: WriteOptions,
+    /// Number of row-lock stripes.
+    pub row_lock_stripes: usize,
+}
+
+impl Default for TabletOptions {
+    fn default() -> Self {
+        TabletOptions {
+            engine: Options::default(),
+            clock: Arc::new(SystemClock),
+            write: WriteOptions::default(),
+            row_lock_stripes: DEFAULT_STRIPES,
+        }
+    }
+}
+
+impl std::fmt::Debug for TabletOptions {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("TabletOptions")
+            .field("clock", &self.clock)
+            .field("write", &self.write)
+            .field("row_lock_stripes", &self.row_lock_stripes)
+            .finish_non_exhaustive()
+    }
+}
+
+/// One tablet; see the module docs.
+#[derive(Debug)]
+pub struct Tablet {
+    db: Db,
+    /// First row (inclusive).
+    start: Vec<u8>,
+    /// End row (exclusive); empty for the end of the table.
+    end: Vec<u8>,
+    /// `start..end` as engine keys.
+    keys: KeyRange,
+    schema: SharedSchema,
+    clock: Arc<dyn Clock>,
+    write: WriteOptions,
+    locks: RowLocks,
+}
+
+impl Tablet {
+    /// Opens (creating if the engine options allow) the tablet stored in `dir`, serving
+    /// rows `[start, end)` (empty `end`: to the end of the table) of a table with `schema`.
+    pub fn open(
+        dir: impl AsRef<Path>,
+        start: &[u8],
+        end: &[u8],
+        schema: Schema,
+        opts: TabletOptions,
+    ) -> Result<Tablet> {
+        if !end.is_empty() && end <= start {
+            return Err(Error::invalid(format!(
+                "tablet range [{}, {}) is empty",
+                crate::keys::escape_for_display(start),
+                crate::keys::escape_for_display(end)
+            )));
+        }
+        let schema = SharedSchema::new(schema);
+        let mut engine = opts.engine;
+        engine.compaction_filter_factory = Some(Arc::new(GcFilterFactory::new(schema.clone(), opts.clock.clone())));
+        let db = Db::open(dir, engine)?;
+        Ok(Tablet {
+            db,
+            start: start.to_vec(),
+            end: end.to_vec(),
+            keys: rows_key_range(start, end),
+            schema,
+            clock: opts.clock,
+            write: opts.write,
+            locks: RowLocks::new(opts.row_lock_stripes),
+        })
+    }
+
+    /// True when `row` is in this tablet's range.
+    pub fn contains_row(&self, row: &[u8]) -> bool {
+        row >= self.start.as_slice() && (self.end.is_empty() || row < self.end.as_slice())
+    }
+
+    /// The tablet's range: first row (inclusive) and end row (exclusive; empty = unbounded).
+    pub fn range(&self) -> (&[u8], &[u8]) {
+        (&self.start, &self.end)
+    }
+
+    fn check_row(&self, row: &[u8]) -> Result<()> {
+        if self.contains_row(row) {
+            Ok(())
+        } else {
+            Err(Error::RowOutOfRange { row: row.to_vec(), start: self.start.clone(), end: self.end.clone() })
+        }
+    }
+
+    /// The current schema.
+    pub fn schema(&self) -> Arc<Schema> {
+        self.schema.get()
+    }
+
+    /// Replaces the schema; later reads, writes and compactions use the new one.
+    pub fn set_schema(&self, schema: Schema) {
+        self.schema.set(schema);
+    }
+
+    /// The engine database (for flushes, compactions, statistics).
+    pub fn db(&self) -> &Db {
+        &self.db
+    }
+
+    /// Applies `mutations` to `row` atomically and in order (see [`crate::mutation`]). When
+    /// this returns `Ok`, readers see all of it; on `Err` nothing was written.
+    pub fn mutate_row(&self, row: &[u8], mutations: &[Mutation]) -> Result<()> {
+        self.check_row(row)?;
+        let schema = self.schema.get();
+        let guard = self.locks.lock(row);
+        // Read under the lock, so successive writes to one row get non-decreasing server
+        // timestamps (as long as the clock does not step back).
+        let now = self.clock.now_micros();
+        let batch = build_batch(&self.db, &self.locks, &guard, row, mutations, &schema, now)?;
+        if !batch.is_empty() {
+            self.db.write(&self.write, batch)?;
+        }
+        drop(guard);
+        Ok(())
+    }
+
+    /// The visible cells of `row`, or `None` when it has none.
+    pub fn read_row(&self, row: &[u8]) -> Result<Option<Row>> {
+        self.check_row(row)?;
+        let mut rows = self.read_ranges(&[row_key_range(row)])?;
+        Ok(rows.pop())
+    }
+
+    /// Every row of `rows` that this tablet holds and that has visible cells, in key
+    /// order. Parts of the set outside the tablet's range are ignored (the caller routes
+    /// them to other tablets).
+    pub fn read_rows(&self, rows: &RowSet) -> Result<Vec<Row>> {
+        self.read_ranges(&row_set_key_ranges(rows, &self.keys))
+    }
+
+    /// Reads the rows in `ranges` (ascending, disjoint) through one iterator.
+    fn read_ranges(&self, ranges: &[KeyRange]) -> Result<Vec<Row>> {
+        let (Some(first), Some(last)) = (ranges.first(), ranges.last()) else { return Ok(Vec::new()) };
+        let ro =
+            ReadOptions { lower_bound: Some(first.start.clone()), upper_bound: last.end.clone(), ..Default::default() };
+        let mut it = self.db.iter(&ro)?;
+        let mut collector = RowCollector::new(self.schema.get(), self.clock.now_micros());
+        let mut out = Vec::new();
+        for range in ranges {
+            it.seek(&range.start);
+            while it.valid() && range.contains(it.key()) {
+                if let Some(row) = collector.push_encoded(it.key(), it.value())? {
+                    out.push(row);
+                }
+                it.next();
+            }
+            it.status()?;
+        }
+        out.extend(collector.take_row());
+        Ok(out)
+    }
+
+    /// Flushes and closes the engine; later calls fail with the engine's `Closed` error.
+    pub fn close(&self) -> Result<()> {
+        Ok(self.db.close()?)
+    }
+}
