@@ -36,8 +36,11 @@ pub struct CompactionPlan {
     pub level: usize,
     /// Input files of `level`.
     pub inputs: Vec<Arc<FileMeta>>,
-    /// Input files of `level + 1`.
+    /// Input files of the output level (when it is `level + 1`).
     pub next_inputs: Vec<Arc<FileMeta>>,
+    /// Where the outputs go: `level + 1`, or `level` itself for an in-place rewrite of the
+    /// bottommost level (see [`plan_in_place`]).
+    pub output_level: usize,
     /// Files of `level + 2` overlapping the output (outputs are cut to limit overlap).
     pub grandparents: Vec<Arc<FileMeta>>,
     /// Move the inputs down without rewriting them.
@@ -47,10 +50,6 @@ pub struct CompactionPlan {
 }
 
 impl CompactionPlan {
-    /// The output level.
-    pub fn output_level(&self) -> usize {
-        self.level + 1
-    }
     /// Every input file.
     pub fn all_inputs(&self) -> impl Iterator<Item = &Arc<FileMeta>> {
         self.inputs.iter().chain(&self.next_inputs)
@@ -149,7 +148,28 @@ pub fn plan_for_inputs(
         && disjoint(&inputs)
         && gp_bytes <= opts.target_file_size.saturating_mul(10)
         && (level > 0 || inputs.len() <= 64);
-    Some(CompactionPlan { level, inputs, next_inputs, grandparents, trivial_move, score: 0.0 })
+    Some(CompactionPlan { level, inputs, next_inputs, output_level: level + 1, grandparents, trivial_move, score: 0.0 })
+}
+
+/// A plan rewriting `inputs` of `level` into `level` itself: used by manual compactions to
+/// put the deepest level holding a range through the compaction filter and drop its
+/// tombstones (RocksDB's bottommost-level compaction). The outputs cover no more than the
+/// inputs' key range, so the level stays disjoint.
+pub fn plan_in_place(v: &Version, level: usize, inputs: Vec<Arc<FileMeta>>) -> Option<CompactionPlan> {
+    if inputs.is_empty() || level == 0 {
+        return None;
+    }
+    let (lo, hi) = key_range(&inputs)?;
+    let grandparents = if level + 1 < NUM_LEVELS { v.overlapping(level + 1, Some(&lo), Some(&hi)) } else { Vec::new() };
+    Some(CompactionPlan {
+        level,
+        inputs,
+        next_inputs: Vec::new(),
+        output_level: level,
+        grandparents,
+        trivial_move: false,
+        score: 0.0,
+    })
 }
 
 /// The user-key range covered by `files`.
@@ -246,6 +266,16 @@ mod tests {
         let s = scores(&v, &opts());
         assert!(s[1] > s[0]);
         assert_eq!(pick(&v, &opts(), &HashSet::new(), &Default::default()).unwrap().level, 1);
+    }
+
+    #[test]
+    fn in_place_plan_rewrites_a_level_into_itself() {
+        let mut v = Version::default();
+        v.files[6] = vec![file(1, "a", "c", 10), file(2, "d", "f", 10)];
+        let p = plan_in_place(&v, 6, vec![v.files[6][1].clone()]).unwrap();
+        assert_eq!((p.level, p.output_level), (6, 6));
+        assert!(p.next_inputs.is_empty() && p.grandparents.is_empty() && !p.trivial_move);
+        assert!(plan_in_place(&v, 0, vec![file(3, "a", "b", 1)]).is_none(), "level 0 is never rewritten in place");
     }
 
     #[test]

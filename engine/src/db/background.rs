@@ -238,7 +238,7 @@ fn install(db: &DbInner, edit: VersionEdit, outputs: &[u64]) -> Result<Arc<Versi
 /// Runs one compaction plan.
 fn run_compaction(db: &Arc<DbInner>, plan: &CompactionPlan) -> Result<()> {
     let level = plan.level;
-    let out_level = plan.output_level();
+    let out_level = plan.output_level;
     let mut edit = VersionEdit::default();
     for f in &plan.inputs {
         edit.deleted_files.push((level, f.number));
@@ -402,6 +402,24 @@ pub(crate) fn compact_range(db: &Arc<DbInner>, start: Option<&[u8]>, end: Option
             };
             if let Some(mut plan) = plan {
                 plan.trivial_move = false; // a manual compaction rewrites, dropping garbage
+                run_compaction(db, &plan)?;
+            }
+        }
+        // With a compaction filter, also rewrite the deepest level holding the range, so the
+        // filter sees data that nothing above will ever be compacted into (RocksDB's default
+        // `bottommost_level_compaction = kIfHaveCompactionFilter`).
+        if db.opts.compaction_filter_factory.is_some() {
+            db.check_open()?;
+            let plan = {
+                let st = db.state.lock();
+                let v = &st.sv.version;
+                (1..crate::version::edit::NUM_LEVELS)
+                    .rev()
+                    .map(|l| (l, v.overlapping(l, start, end)))
+                    .find(|(_, files)| !files.is_empty())
+                    .and_then(|(l, files)| picker::plan_in_place(v, l, files))
+            };
+            if let Some(plan) = plan {
                 run_compaction(db, &plan)?;
             }
         }

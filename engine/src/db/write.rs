@@ -129,6 +129,10 @@ fn commit_group(db: &Arc<DbInner>, group: &[Arc<Slot>]) -> Result<()> {
         return Ok(());
     }
     let first_seq = log.last_seq + 1;
+    if first_seq + count - 1 > crate::keys::MAX_SEQUENCE {
+        // Only a database recovered from crafted files gets here (2^56 writes otherwise).
+        return Err(Error::InvalidArgument("sequence numbers exhausted".into()));
+    }
     batch.set_sequence(first_seq);
 
     // WAL: one record for the group, handed to the OS, fsync'd if asked.
