@@ -162,11 +162,7 @@ impl Db {
     pub fn get(&self, ro: &ReadOptions, key: &[u8]) -> Result<Option<Vec<u8>>> {
         let inner = &self.inner;
         inner.check_open()?;
-        let seq = match &ro.snapshot {
-            Some(s) => s.sequence(),
-            None => inner.visible_seq.load(Ordering::Acquire),
-        };
-        let sv = inner.super_version();
+        let (seq, sv) = inner.read_point(ro);
         match sv.mem.get(key, seq) {
             Some(MemGet::Found(v)) => return Ok(Some(v.to_vec())),
             Some(MemGet::Deleted) => return Ok(None),
@@ -192,11 +188,7 @@ impl Db {
     pub fn iter(&self, ro: &ReadOptions) -> Result<DbIterator> {
         let inner = &self.inner;
         inner.check_open()?;
-        let seq = match &ro.snapshot {
-            Some(s) => s.sequence(),
-            None => inner.visible_seq.load(Ordering::Acquire),
-        };
-        let sv = inner.super_version();
+        let (seq, sv) = inner.read_point(ro);
         let tro = table_read_options(ro);
         let mut children: Vec<Box<dyn InternalIterator>> = Vec::new();
         children.push(Box::new(sv.mem.iter()));
@@ -271,6 +263,17 @@ pub(crate) fn table_read_options(ro: &ReadOptions) -> TableReadOptions {
 impl DbInner {
     pub(crate) fn super_version(&self) -> Arc<SuperVersion> {
         self.state.lock().sv.clone()
+    }
+
+    /// The sequence a read sees and the sources it reads. The sequence is loaded *before*
+    /// the super version: every write at or below it is then in those memtables or tables
+    /// (a memtable switch happens before the writes that follow it are published).
+    pub(crate) fn read_point(&self, ro: &ReadOptions) -> (SequenceNumber, Arc<SuperVersion>) {
+        let seq = match &ro.snapshot {
+            Some(s) => s.sequence(),
+            None => self.visible_seq.load(Ordering::Acquire),
+        };
+        (seq, self.super_version())
     }
 
     pub(crate) fn check_open(&self) -> Result<()> {
