@@ -129,9 +129,9 @@ fn main() -> ExitCode {
     let result = match cli.command {
         None => run_sst(cli.sst),
         Some(Command::Sst(a)) => run_sst(a),
-        Some(Command::Wal(a)) => {
-            Report::new(stdout(), a.out.json).map_err(Error::from).and_then(|r| wal::run(&a.file, a.out.style(), a.out.decode, r))
-        }
+        Some(Command::Wal(a)) => Report::new(stdout(), a.out.json)
+            .map_err(Error::from)
+            .and_then(|r| wal::run(&a.file, a.out.style(), a.out.decode, r)),
         Some(Command::Manifest(a)) => Report::new(stdout(), a.out.json)
             .map_err(Error::from)
             .and_then(|r| manifest::run(&a.file, a.out.style(), a.out.decode, r)),

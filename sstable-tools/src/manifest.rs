@@ -102,8 +102,7 @@ pub fn table_line(
     level: usize,
     number: u64,
     size: u64,
-    smallest: &[u8],
-    largest: &[u8],
+    (smallest, largest): (&[u8], &[u8]),
     seqs: (u64, u64),
     style: ByteStyle,
     decode: KeyDecode,
@@ -241,8 +240,15 @@ fn print_edit<W: Write>(
         writeln!(w, "  remove           L{level} {}", table_name(*number))?;
     }
     for f in &e.new_files {
-        let line =
-            table_line(f.level, f.number, f.size, &f.smallest, &f.largest, (f.smallest_seq, f.largest_seq), style, decode);
+        let line = table_line(
+            f.level,
+            f.number,
+            f.size,
+            (&f.smallest, &f.largest),
+            (f.smallest_seq, f.largest_seq),
+            style,
+            decode,
+        );
         writeln!(w, "  add              {line}")?;
     }
     Ok(())

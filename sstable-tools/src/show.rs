@@ -144,7 +144,7 @@ pub fn parse_bytes(s: &str, style: ByteStyle) -> Result<Vec<u8>, String> {
     match style {
         ByteStyle::Hex => {
             let digits = s.strip_prefix("0x").unwrap_or(s);
-            if digits.len() % 2 != 0 {
+            if !digits.len().is_multiple_of(2) {
                 return Err(format!("hex key {s:?} has an odd number of digits"));
             }
             (0..digits.len())
@@ -339,11 +339,19 @@ mod tests {
         assert_eq!(internal_key(&ik, ByteStyle::Readable, t), "\"r\\x00w\" / cf:\"q\\x00\" @ -5 @7 put");
         assert_eq!(
             Cell::new(&cell, ByteStyle::Readable, t),
-            Some(Cell::Decoded { row: "r\\x00w".into(), family: "cf".into(), qualifier: "q\\x00".into(), timestamp_micros: -5 })
+            Some(Cell::Decoded {
+                row: "r\\x00w".into(),
+                family: "cf".into(),
+                qualifier: "q\\x00".into(),
+                timestamp_micros: -5
+            })
         );
         assert_eq!(Cell::new(&cell, ByteStyle::Readable, KeyDecode::None), None);
         for raw in [&b""[..], b"\x00\x00meta", b"abc", b"r\x00\x01f\x00\x01q\x00\x01short", b"\xff\x00"] {
-            assert_eq!(user_key(raw, ByteStyle::Readable, t), format!("{} (not a tablet key)", quoted(raw, ByteStyle::Readable)));
+            assert_eq!(
+                user_key(raw, ByteStyle::Readable, t),
+                format!("{} (not a tablet key)", quoted(raw, ByteStyle::Readable))
+            );
             assert!(matches!(Cell::new(raw, ByteStyle::Readable, t), Some(Cell::NotTablet { .. })), "{raw:?}");
         }
     }

@@ -74,7 +74,9 @@ pub fn make_table(path: &Path, n: usize) {
 /// families, qualifiers with a 0x00 byte and an empty one, several timestamps (a negative
 /// one too) — plus one key in the reserved metadata space that is not a cell key.
 pub fn tablet_table_entries() -> Vec<(Vec<u8>, u64, ValueKind, Vec<u8>)> {
-    let cells: Vec<(&[u8], &str, &[u8], i64, Option<&[u8]>)> = vec![
+    // (row, family, qualifier, timestamp, value; None for a deletion)
+    type Cell<'a> = (&'a [u8], &'a str, &'a [u8], i64, Option<&'a [u8]>);
+    let cells: Vec<Cell<'_>> = vec![
         (b"com.example/a", "cf", b"name", 3_000_000, Some(b"Ada")),
         (b"com.example/a", "cf", b"name", 1_000_000, Some(b"A.")),
         (b"com.example/a", "cf", b"q\x00bin", 2_000_000, Some(b"\x01\x02")),
