@@ -23,7 +23,7 @@ use crate::error::{Error, Result};
 use crate::manifest::{table_line, table_name};
 use crate::progress;
 use crate::report::Report;
-use crate::show::{self, ByteStyle, InternalKey};
+use crate::show::{self, ByteStyle, InternalKey, KeyDecode};
 
 #[derive(Serialize)]
 struct HeaderOut {
@@ -90,14 +90,20 @@ struct VerifySummaryOut {
 
 /// Summarizes (and with `verify`, checks) the database in `dir`; the report is finished
 /// either way.
-pub fn run<W: Write>(dir: &Path, verify: bool, style: ByteStyle, mut report: Report<W>) -> Result<()> {
-    let result = dump(dir, verify, style, &mut report);
+pub fn run<W: Write>(
+    dir: &Path,
+    verify: bool,
+    style: ByteStyle,
+    decode: KeyDecode,
+    mut report: Report<W>,
+) -> Result<()> {
+    let result = dump(dir, verify, style, decode, &mut report);
     let message = result.as_ref().err().map(ToString::to_string);
     report.finish(message.as_deref())?;
     result
 }
 
-fn dump<W: Write>(dir: &Path, verify: bool, style: ByteStyle, r: &mut Report<W>) -> Result<()> {
+fn dump<W: Write>(dir: &Path, verify: bool, style: ByteStyle, decode: KeyDecode, r: &mut Report<W>) -> Result<()> {
     let fs: Arc<dyn Fs> = Arc::new(PosixFs::new());
     r.field("dir", &dir.display().to_string(), |w, v| writeln!(w, "database          {v}"))?;
     let vs = VersionSet::recover(Arc::clone(&fs), dir, u64::MAX)?;
@@ -140,8 +146,8 @@ fn dump<W: Write>(dir: &Path, verify: bool, style: ByteStyle, r: &mut Report<W>)
                 number: f.number,
                 name: table_name(f.number),
                 size: f.size,
-                smallest: InternalKey::new(&f.smallest, style),
-                largest: InternalKey::new(&f.largest, style),
+                smallest: InternalKey::new(&f.smallest, style, decode),
+                largest: InternalKey::new(&f.largest, style, decode),
                 smallest_seq: f.smallest_seq,
                 largest_seq: f.largest_seq,
                 missing: is_missing,
@@ -151,10 +157,10 @@ fn dump<W: Write>(dir: &Path, verify: bool, style: ByteStyle, r: &mut Report<W>)
                     level,
                     f.number,
                     f.size,
-                    &f.smallest,
-                    &f.largest,
+                    (&f.smallest, &f.largest),
                     (t.smallest_seq, t.largest_seq),
                     style,
+                    decode,
                 );
                 writeln!(w, "  {line}{}", if t.missing { "  MISSING" } else { "" })
             })?;

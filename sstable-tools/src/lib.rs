@@ -14,6 +14,9 @@
 //! | [`manifest`] | `sst-dump manifest FILE` |
 //! | [`db`] | `sst-dump db DIR [--verify]` |
 //!
+//! Every command takes `--decode tablet` to show user keys as tablet cell keys, decoded with
+//! `tablet::keys::decode_cell_key` (the one dependency beyond `engine`; see [`show::KeyDecode`]).
+//!
 //! [`show`] holds the byte and key formats, [`report`] the one text/JSON output path,
 //! [`progress`] the progress bars (stderr, terminals only).
 

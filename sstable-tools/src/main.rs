@@ -6,7 +6,7 @@ use std::process::ExitCode;
 
 use clap::{Args, Parser, Subcommand};
 use sstable_tools::report::Report;
-use sstable_tools::show::{self, ByteStyle};
+use sstable_tools::show::{self, ByteStyle, KeyDecode};
 use sstable_tools::sst::SstOptions;
 use sstable_tools::{db, manifest, sst, wal, Error};
 
@@ -42,6 +42,11 @@ struct Output {
     /// Write keys and values as hex (the sst command then reads --from/--to as hex too).
     #[arg(long)]
     hex: bool,
+    /// Show user keys decoded: `tablet` reads them as tablet cell keys
+    /// (`"row" / family:"qualifier" @ timestamp`); keys that do not decode are shown raw,
+    /// marked `(not a tablet key)`.
+    #[arg(long, value_enum, value_name = "HOW", default_value = "none")]
+    decode: KeyDecode,
 }
 
 impl Output {
@@ -109,6 +114,7 @@ fn run_sst(a: SstArgs) -> Result<(), Error> {
         limit: a.limit,
         verify: a.verify,
         style,
+        decode: a.out.decode,
     };
     let file = a.file.ok_or_else(|| Error::InvalidArgument("no table file given".into()))?;
     sst::run(&file, &opts, Report::new(stdout(), a.out.json)?)
@@ -123,15 +129,15 @@ fn main() -> ExitCode {
     let result = match cli.command {
         None => run_sst(cli.sst),
         Some(Command::Sst(a)) => run_sst(a),
-        Some(Command::Wal(a)) => {
-            Report::new(stdout(), a.out.json).map_err(Error::from).and_then(|r| wal::run(&a.file, a.out.style(), r))
-        }
+        Some(Command::Wal(a)) => Report::new(stdout(), a.out.json)
+            .map_err(Error::from)
+            .and_then(|r| wal::run(&a.file, a.out.style(), a.out.decode, r)),
         Some(Command::Manifest(a)) => Report::new(stdout(), a.out.json)
             .map_err(Error::from)
-            .and_then(|r| manifest::run(&a.file, a.out.style(), r)),
+            .and_then(|r| manifest::run(&a.file, a.out.style(), a.out.decode, r)),
         Some(Command::Db(a)) => Report::new(stdout(), a.out.json)
             .map_err(Error::from)
-            .and_then(|r| db::run(&a.dir, a.verify, a.out.style(), r)),
+            .and_then(|r| db::run(&a.dir, a.verify, a.out.style(), a.out.decode, r)),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,

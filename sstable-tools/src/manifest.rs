@@ -19,7 +19,7 @@ use serde::Serialize;
 
 use crate::error::Result;
 use crate::report::Report;
-use crate::show::{self, ByteStyle, InternalKey};
+use crate::show::{self, ByteStyle, InternalKey, KeyDecode};
 use crate::wal::TornOut;
 
 #[derive(Serialize)]
@@ -84,14 +84,14 @@ pub fn table_name(number: u64) -> String {
 }
 
 /// A table added by an edit, for output.
-pub fn new_file_out(f: &engine::version::edit::NewFile, style: ByteStyle) -> NewFileOut {
+pub fn new_file_out(f: &engine::version::edit::NewFile, style: ByteStyle, decode: KeyDecode) -> NewFileOut {
     NewFileOut {
         level: f.level,
         number: f.number,
         name: table_name(f.number),
         size: f.size,
-        smallest: InternalKey::new(&f.smallest, style),
-        largest: InternalKey::new(&f.largest, style),
+        smallest: InternalKey::new(&f.smallest, style, decode),
+        largest: InternalKey::new(&f.largest, style, decode),
         smallest_seq: f.smallest_seq,
         largest_seq: f.largest_seq,
     }
@@ -102,30 +102,30 @@ pub fn table_line(
     level: usize,
     number: u64,
     size: u64,
-    smallest: &[u8],
-    largest: &[u8],
+    (smallest, largest): (&[u8], &[u8]),
     seqs: (u64, u64),
     style: ByteStyle,
+    decode: KeyDecode,
 ) -> String {
     format!(
         "L{level} {}  {size} bytes  {} .. {}  seq {}..{}",
         table_name(number),
-        show::internal_key(smallest, style),
-        show::internal_key(largest, style),
+        show::internal_key(smallest, style, decode),
+        show::internal_key(largest, style, decode),
         seqs.0,
         seqs.1
     )
 }
 
 /// Dumps the MANIFEST at `path` into `report`; the report is finished either way.
-pub fn run<W: Write>(path: &Path, style: ByteStyle, mut report: Report<W>) -> Result<()> {
-    let result = dump(path, style, &mut report);
+pub fn run<W: Write>(path: &Path, style: ByteStyle, decode: KeyDecode, mut report: Report<W>) -> Result<()> {
+    let result = dump(path, style, decode, &mut report);
     let message = result.as_ref().err().map(ToString::to_string);
     report.finish(message.as_deref())?;
     result
 }
 
-fn dump<W: Write>(path: &Path, style: ByteStyle, r: &mut Report<W>) -> Result<()> {
+fn dump<W: Write>(path: &Path, style: ByteStyle, decode: KeyDecode, r: &mut Report<W>) -> Result<()> {
     let fs = PosixFs::new();
     r.field("file", &path.display().to_string(), |w, v| writeln!(w, "file      {v}"))?;
     let size = fs.file_size(path)?;
@@ -154,8 +154,8 @@ fn dump<W: Write>(path: &Path, style: ByteStyle, r: &mut Report<W>) -> Result<()
         for f in &edit.new_files {
             live.insert((f.level, f.number), f.size);
         }
-        let out = edit_out(rec.offset, &edit, style);
-        r.item(&out, |w, e| print_edit(w, e, &edit, style))?;
+        let out = edit_out(rec.offset, &edit, style, decode);
+        r.item(&out, |w, e| print_edit(w, e, &edit, style, decode))?;
     }
     r.end_list()?;
 
@@ -200,7 +200,7 @@ fn dump<W: Write>(path: &Path, style: ByteStyle, r: &mut Report<W>) -> Result<()
     Ok(())
 }
 
-fn edit_out(offset: u64, e: &VersionEdit, style: ByteStyle) -> EditOut {
+fn edit_out(offset: u64, e: &VersionEdit, style: ByteStyle, decode: KeyDecode) -> EditOut {
     EditOut {
         offset,
         log_number: e.log_number,
@@ -209,14 +209,20 @@ fn edit_out(offset: u64, e: &VersionEdit, style: ByteStyle) -> EditOut {
         compact_pointers: e
             .compact_pointers
             .iter()
-            .map(|(level, key)| PointerOut { level: *level, key: InternalKey::new(key, style) })
+            .map(|(level, key)| PointerOut { level: *level, key: InternalKey::new(key, style, decode) })
             .collect(),
         deleted_files: e.deleted_files.iter().map(|&(level, number)| DeletedOut { level, number }).collect(),
-        new_files: e.new_files.iter().map(|f| new_file_out(f, style)).collect(),
+        new_files: e.new_files.iter().map(|f| new_file_out(f, style, decode)).collect(),
     }
 }
 
-fn print_edit<W: Write>(w: &mut W, out: &EditOut, e: &VersionEdit, style: ByteStyle) -> std::io::Result<()> {
+fn print_edit<W: Write>(
+    w: &mut W,
+    out: &EditOut,
+    e: &VersionEdit,
+    style: ByteStyle,
+    decode: KeyDecode,
+) -> std::io::Result<()> {
     writeln!(w, "edit @{}", out.offset)?;
     if let Some(n) = e.log_number {
         writeln!(w, "  log number       {n}")?;
@@ -228,14 +234,21 @@ fn print_edit<W: Write>(w: &mut W, out: &EditOut, e: &VersionEdit, style: ByteSt
         writeln!(w, "  last sequence    {n}")?;
     }
     for (level, key) in &e.compact_pointers {
-        writeln!(w, "  compact pointer  L{level} {}", show::internal_key(key, style))?;
+        writeln!(w, "  compact pointer  L{level} {}", show::internal_key(key, style, decode))?;
     }
     for (level, number) in &e.deleted_files {
         writeln!(w, "  remove           L{level} {}", table_name(*number))?;
     }
     for f in &e.new_files {
-        let line =
-            table_line(f.level, f.number, f.size, &f.smallest, &f.largest, (f.smallest_seq, f.largest_seq), style);
+        let line = table_line(
+            f.level,
+            f.number,
+            f.size,
+            (&f.smallest, &f.largest),
+            (f.smallest_seq, f.largest_seq),
+            style,
+            decode,
+        );
         writeln!(w, "  add              {line}")?;
     }
     Ok(())

@@ -5,9 +5,15 @@
 //! written `\\` and `\"`; every other byte as `\xNN`. The form is reversible:
 //! [`parse_bytes`] reads it back, so a key printed by the tool can be pasted into `--from`.
 //! Hex form (`--hex`): two lowercase hex digits a byte.
+//!
+//! With `--decode tablet` ([`KeyDecode::Tablet`]), user keys are read as the tablet crate's
+//! cell keys (`tablet::keys::decode_cell_key`) and shown as `"row" / family:"qualifier" @ ts`
+//! (text) or a `"cell"` object beside the raw key (JSON). A key that does not decode is shown
+//! raw with the marker `(not a tablet key)`; decoding never fails the command.
 
 use engine::keys::{parse_internal_key, ValueKind};
 use serde::Serialize;
+use tablet::keys::decode_cell_key;
 
 /// How byte strings are written.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
@@ -17,6 +23,82 @@ pub enum ByteStyle {
     Readable,
     /// Every byte as two hex digits.
     Hex,
+}
+
+/// How user keys are interpreted (`--decode`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, clap::ValueEnum)]
+pub enum KeyDecode {
+    /// Raw bytes.
+    #[default]
+    None,
+    /// The tablet crate's cell keys: row, family, qualifier, timestamp.
+    Tablet,
+}
+
+/// A user key decoded as a tablet cell key, as carried in JSON (the `"cell"` member).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[serde(untagged)]
+pub enum Cell {
+    /// The key is a cell key.
+    Decoded {
+        /// The row key, in the output's byte style.
+        row: String,
+        /// The column family name (readable form).
+        family: String,
+        /// The column qualifier, in the output's byte style.
+        qualifier: String,
+        /// The version's timestamp in microseconds.
+        timestamp_micros: i64,
+    },
+    /// The key does not decode (metadata key, or not from a tablet); why not.
+    NotTablet {
+        /// The decoder's reason.
+        not_a_tablet_key: String,
+    },
+}
+
+impl Cell {
+    /// `user_key` decoded as `decode` says; `None` when not decoding.
+    pub fn new(user_key: &[u8], style: ByteStyle, decode: KeyDecode) -> Option<Self> {
+        match decode {
+            KeyDecode::None => None,
+            KeyDecode::Tablet => Some(match decode_cell_key(user_key) {
+                Ok(c) => Cell::Decoded {
+                    row: bytes(&c.row, style),
+                    family: bytes(c.family.as_bytes(), ByteStyle::Readable),
+                    qualifier: bytes(&c.qualifier, style),
+                    timestamp_micros: c.timestamp_micros,
+                },
+                Err(e) => Cell::NotTablet { not_a_tablet_key: tablet_reason(e) },
+            }),
+        }
+    }
+}
+
+/// The reason of a decode error, without the key (the output shows it already).
+fn tablet_reason(e: tablet::Error) -> String {
+    match e {
+        tablet::Error::Corruption { reason, .. } => reason,
+        other => other.to_string(),
+    }
+}
+
+/// A user key in text output: `"key"` (or `0x...`), or with [`KeyDecode::Tablet`]
+/// `"row" / family:"qualifier" @ timestamp`, or `"key" (not a tablet key)`.
+pub fn user_key(key: &[u8], style: ByteStyle, decode: KeyDecode) -> String {
+    match decode {
+        KeyDecode::None => quoted(key, style),
+        KeyDecode::Tablet => match decode_cell_key(key) {
+            Ok(c) => format!(
+                "{} / {}:{} @ {}",
+                quoted(&c.row, style),
+                bytes(c.family.as_bytes(), ByteStyle::Readable),
+                quoted(&c.qualifier, style),
+                c.timestamp_micros
+            ),
+            Err(_) => format!("{} (not a tablet key)", quoted(key, style)),
+        },
+    }
 }
 
 /// The bare form of `b` (no quotes), as carried in JSON strings.
@@ -62,7 +144,7 @@ pub fn parse_bytes(s: &str, style: ByteStyle) -> Result<Vec<u8>, String> {
     match style {
         ByteStyle::Hex => {
             let digits = s.strip_prefix("0x").unwrap_or(s);
-            if digits.len() % 2 != 0 {
+            if !digits.len().is_multiple_of(2) {
                 return Err(format!("hex key {s:?} has an odd number of digits"));
             }
             (0..digits.len())
@@ -137,6 +219,9 @@ pub enum InternalKey {
         seq: u64,
         /// `put` or `del`.
         kind: &'static str,
+        /// The user key decoded (`--decode tablet` only).
+        #[serde(skip_serializing_if = "Option::is_none")]
+        cell: Option<Cell>,
     },
     /// Bytes that do not form an internal key (too short, or an unknown kind).
     Malformed {
@@ -146,19 +231,24 @@ pub enum InternalKey {
 }
 
 impl InternalKey {
-    /// Splits `ikey` into its parts.
-    pub fn new(ikey: &[u8], style: ByteStyle) -> Self {
+    /// Splits `ikey` into its parts (and decodes the user key as `decode` says).
+    pub fn new(ikey: &[u8], style: ByteStyle, decode: KeyDecode) -> Self {
         match parse_internal_key(ikey) {
-            Some(p) => InternalKey::Parsed { user_key: bytes(p.user_key, style), seq: p.seq, kind: kind_name(p.kind) },
+            Some(p) => InternalKey::Parsed {
+                user_key: bytes(p.user_key, style),
+                seq: p.seq,
+                kind: kind_name(p.kind),
+                cell: Cell::new(p.user_key, style, decode),
+            },
             None => InternalKey::Malformed { raw: bytes(ikey, style) },
         }
     }
 }
 
-/// An internal key in text output: `"user" @7 put`.
-pub fn internal_key(ikey: &[u8], style: ByteStyle) -> String {
+/// An internal key in text output: `"user" @7 put` (the user key as [`user_key`] shows it).
+pub fn internal_key(ikey: &[u8], style: ByteStyle, decode: KeyDecode) -> String {
     match parse_internal_key(ikey) {
-        Some(p) => format!("{} @{} {}", quoted(p.user_key, style), p.seq, kind_name(p.kind)),
+        Some(p) => format!("{} @{} {}", user_key(p.user_key, style, decode), p.seq, kind_name(p.kind)),
         None if ikey.is_empty() => "(none)".to_string(),
         None => format!("{} (not an internal key)", quoted(ikey, style)),
     }
@@ -229,13 +319,41 @@ mod tests {
     #[test]
     fn internal_keys() {
         let k = make_internal_key(b"k\x01", 42, ValueKind::Deletion);
-        assert_eq!(internal_key(&k, ByteStyle::Readable), "\"k\\x01\" @42 del");
+        assert_eq!(internal_key(&k, ByteStyle::Readable, KeyDecode::None), "\"k\\x01\" @42 del");
         assert_eq!(
-            InternalKey::new(&k, ByteStyle::Hex),
-            InternalKey::Parsed { user_key: "6b01".into(), seq: 42, kind: "del" }
+            InternalKey::new(&k, ByteStyle::Hex, KeyDecode::None),
+            InternalKey::Parsed { user_key: "6b01".into(), seq: 42, kind: "del", cell: None }
         );
-        assert_eq!(internal_key(b"abc", ByteStyle::Readable), "\"abc\" (not an internal key)");
-        assert_eq!(internal_key(b"", ByteStyle::Readable), "(none)");
+        assert_eq!(internal_key(b"abc", ByteStyle::Readable, KeyDecode::None), "\"abc\" (not an internal key)");
+        assert_eq!(internal_key(b"", ByteStyle::Readable, KeyDecode::None), "(none)");
+    }
+
+    #[test]
+    fn tablet_keys_decode_or_are_marked() {
+        let cell = tablet::keys::encode_cell_key(b"r\x00w", b"cf", b"q\x00", -5);
+        let t = KeyDecode::Tablet;
+        assert_eq!(user_key(&cell, ByteStyle::Readable, t), "\"r\\x00w\" / cf:\"q\\x00\" @ -5");
+        assert_eq!(user_key(&cell, ByteStyle::Hex, t), "0x720077 / cf:0x7100 @ -5");
+        assert_eq!(user_key(&cell, ByteStyle::Readable, KeyDecode::None), quoted(&cell, ByteStyle::Readable));
+        let ik = make_internal_key(&cell, 7, ValueKind::Value);
+        assert_eq!(internal_key(&ik, ByteStyle::Readable, t), "\"r\\x00w\" / cf:\"q\\x00\" @ -5 @7 put");
+        assert_eq!(
+            Cell::new(&cell, ByteStyle::Readable, t),
+            Some(Cell::Decoded {
+                row: "r\\x00w".into(),
+                family: "cf".into(),
+                qualifier: "q\\x00".into(),
+                timestamp_micros: -5
+            })
+        );
+        assert_eq!(Cell::new(&cell, ByteStyle::Readable, KeyDecode::None), None);
+        for raw in [&b""[..], b"\x00\x00meta", b"abc", b"r\x00\x01f\x00\x01q\x00\x01short", b"\xff\x00"] {
+            assert_eq!(
+                user_key(raw, ByteStyle::Readable, t),
+                format!("{} (not a tablet key)", quoted(raw, ByteStyle::Readable))
+            );
+            assert!(matches!(Cell::new(raw, ByteStyle::Readable, t), Some(Cell::NotTablet { .. })), "{raw:?}");
+        }
     }
 
     #[test]

@@ -16,7 +16,7 @@ use serde::Serialize;
 use crate::error::{Error, Result};
 use crate::progress;
 use crate::report::Report;
-use crate::show::{self, ByteStyle, InternalKey};
+use crate::show::{self, ByteStyle, Cell, InternalKey, KeyDecode};
 
 /// What to do besides the summary.
 #[derive(Debug, Clone, Default)]
@@ -33,6 +33,8 @@ pub struct SstOptions {
     pub verify: bool,
     /// How keys and values are written.
     pub style: ByteStyle,
+    /// How user keys are interpreted.
+    pub decode: KeyDecode,
 }
 
 /// A block handle in the output.
@@ -107,11 +109,17 @@ struct ScanOut {
 #[derive(Serialize)]
 struct EntryOut {
     key: String,
+    /// The user key decoded (`--decode tablet` only).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    cell: Option<Cell>,
     /// `None` for a key that is not an internal key.
     seq: Option<u64>,
     /// `put`, `del`, or `malformed`.
     kind: &'static str,
     value: String,
+    /// The key as text output shows it.
+    #[serde(skip)]
+    shown: String,
 }
 
 #[derive(Serialize)]
@@ -135,8 +143,8 @@ fn kind_name(kind: BlockKind) -> &'static str {
     }
 }
 
-fn opt_key(k: &[u8], style: ByteStyle) -> Option<InternalKey> {
-    (!k.is_empty()).then(|| InternalKey::new(k, style))
+fn opt_key(k: &[u8], style: ByteStyle, decode: KeyDecode) -> Option<InternalKey> {
+    (!k.is_empty()).then(|| InternalKey::new(k, style, decode))
 }
 
 /// Opens a table read-only (no block cache, no paranoid index check: `--verify` does that).
@@ -156,7 +164,7 @@ pub fn run<W: Write>(path: &Path, opts: &SstOptions, mut report: Report<W>) -> R
 }
 
 fn dump<W: Write>(path: &Path, opts: &SstOptions, r: &mut Report<W>) -> Result<()> {
-    let style = opts.style;
+    let (style, decode) = (opts.style, opts.decode);
     r.field("file", &path.display().to_string(), |w, v| writeln!(w, "file              {v}"))?;
     let table = open_table(path)?;
     r.field("file_size", &table.file_size(), |w, v| writeln!(w, "size              {v} bytes"))?;
@@ -195,8 +203,8 @@ fn dump<W: Write>(path: &Path, opts: &SstOptions, r: &mut Report<W>) -> Result<(
         filter_size: p.filter_size,
         filter_bits_per_key: p.bloom_bits_per_key,
         compression: show::compression_name(p.compression.type_byte()),
-        smallest_key: opt_key(&p.smallest_key, style),
-        largest_key: opt_key(&p.largest_key, style),
+        smallest_key: opt_key(&p.smallest_key, style, decode),
+        largest_key: opt_key(&p.largest_key, style, decode),
         smallest_seq: p.smallest_seq,
         largest_seq: p.largest_seq,
         creation_time: p.creation_time,
@@ -214,8 +222,8 @@ fn dump<W: Write>(path: &Path, opts: &SstOptions, r: &mut Report<W>) -> Result<(
         writeln!(w, "  index size      {}", v.index_size)?;
         writeln!(w, "  filter size     {} ({} bits per key)", v.filter_size, v.filter_bits_per_key)?;
         writeln!(w, "  compression     {}", v.compression)?;
-        writeln!(w, "  smallest key    {}", show::internal_key(&p.smallest_key, style))?;
-        writeln!(w, "  largest key     {}", show::internal_key(&p.largest_key, style))?;
+        writeln!(w, "  smallest key    {}", show::internal_key(&p.smallest_key, style, decode))?;
+        writeln!(w, "  largest key     {}", show::internal_key(&p.largest_key, style, decode))?;
         writeln!(w, "  sequences       {}..{}", v.smallest_seq, v.largest_seq)?;
         writeln!(w, "  creation time   {} ({})", v.creation_time, v.creation_time_utc)?;
         writeln!(w, "  format version  {}", v.format_version)
@@ -326,15 +334,19 @@ fn scan<W: Write>(r: &mut Report<W>, table: &Arc<Table>, opts: &SstOptions) -> R
             let entry = match parse_internal_key(it.key()) {
                 Some(p) => EntryOut {
                     key: show::bytes(p.user_key, style),
+                    cell: Cell::new(p.user_key, style, opts.decode),
                     seq: Some(p.seq),
                     kind: show::kind_name(p.kind),
                     value: show::bytes(it.value(), style),
+                    shown: show::user_key(p.user_key, style, opts.decode),
                 },
                 None => EntryOut {
                     key: show::bytes(it.key(), style),
+                    cell: None,
                     seq: None,
                     kind: "malformed",
                     value: show::bytes(it.value(), style),
+                    shown: show::quoted(it.key(), style),
                 },
             };
             r.item(&entry, |w, e| print_entry(w, e, style))?;
@@ -355,9 +367,9 @@ fn scan<W: Write>(r: &mut Report<W>, table: &Arc<Table>, opts: &SstOptions) -> R
 fn print_entry<W: Write>(w: &mut W, e: &EntryOut, style: ByteStyle) -> std::io::Result<()> {
     let wrap = |s: &str| show::wrap(s, style);
     match (e.seq, e.kind) {
-        (Some(seq), "del") => writeln!(w, "  {} @{seq} del", wrap(&e.key)),
-        (Some(seq), kind) => writeln!(w, "  {} @{seq} {kind} {}", wrap(&e.key), wrap(&e.value)),
-        (None, _) => writeln!(w, "  {} (not an internal key) {}", wrap(&e.key), wrap(&e.value)),
+        (Some(seq), "del") => writeln!(w, "  {} @{seq} del", e.shown),
+        (Some(seq), kind) => writeln!(w, "  {} @{seq} {kind} {}", e.shown, wrap(&e.value)),
+        (None, _) => writeln!(w, "  {} (not an internal key) {}", e.shown, wrap(&e.value)),
     }
 }
 

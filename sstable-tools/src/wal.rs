@@ -17,7 +17,7 @@ use serde::Serialize;
 use crate::error::Result;
 use crate::progress;
 use crate::report::Report;
-use crate::show::{self, ByteStyle};
+use crate::show::{self, ByteStyle, Cell, KeyDecode};
 
 /// One operation of a batch.
 #[derive(Serialize)]
@@ -25,8 +25,14 @@ struct OpOut {
     op: &'static str,
     seq: u64,
     key: String,
+    /// The key decoded (`--decode tablet` only).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    cell: Option<Cell>,
     #[serde(skip_serializing_if = "Option::is_none")]
     value: Option<String>,
+    /// The key as text output shows it.
+    #[serde(skip)]
+    shown: String,
 }
 
 /// One record: a write batch.
@@ -128,14 +134,14 @@ pub fn check_log(path: &Path) -> Result<(LogEnd, u64)> {
 }
 
 /// Dumps the log at `path` into `report`; the report is finished either way.
-pub fn run<W: Write>(path: &Path, style: ByteStyle, mut report: Report<W>) -> Result<()> {
-    let result = dump(path, style, &mut report);
+pub fn run<W: Write>(path: &Path, style: ByteStyle, decode: KeyDecode, mut report: Report<W>) -> Result<()> {
+    let result = dump(path, style, decode, &mut report);
     let message = result.as_ref().err().map(ToString::to_string);
     report.finish(message.as_deref())?;
     result
 }
 
-fn dump<W: Write>(path: &Path, style: ByteStyle, r: &mut Report<W>) -> Result<()> {
+fn dump<W: Write>(path: &Path, style: ByteStyle, decode: KeyDecode, r: &mut Report<W>) -> Result<()> {
     r.field("file", &path.display().to_string(), |w, v| writeln!(w, "file      {v}"))?;
     let size = PosixFs::new().file_size(path)?;
     r.field("file_size", &size, |w, v| writeln!(w, "size      {v} bytes"))?;
@@ -149,14 +155,17 @@ fn dump<W: Write>(path: &Path, style: ByteStyle, r: &mut Report<W>) -> Result<()
         let mut out = RecordOut { offset, sequence: seq, count: batch.count(), ops: Vec::new() };
         for (i, op) in batch.iter().enumerate() {
             let op_seq = seq.wrapping_add(i as u64);
-            out.ops.push(match op? {
-                BatchOp::Put { key, value } => OpOut {
-                    op: "put",
-                    seq: op_seq,
-                    key: show::bytes(key, style),
-                    value: Some(show::bytes(value, style)),
-                },
-                BatchOp::Delete { key } => OpOut { op: "del", seq: op_seq, key: show::bytes(key, style), value: None },
+            let (op, key, value) = match op? {
+                BatchOp::Put { key, value } => ("put", key, Some(show::bytes(value, style))),
+                BatchOp::Delete { key } => ("del", key, None),
+            };
+            out.ops.push(OpOut {
+                op,
+                seq: op_seq,
+                key: show::bytes(key, style),
+                cell: Cell::new(key, style, decode),
+                value,
+                shown: show::user_key(key, style, decode),
             });
         }
         ops += u64::from(batch.count());
@@ -197,8 +206,8 @@ fn print_record<W: Write>(w: &mut W, rec: &RecordOut, style: ByteStyle) -> std::
     writeln!(w, "record @{}: sequence {}, {}", rec.offset, rec.sequence, show::count(rec.count, "op"))?;
     for op in &rec.ops {
         match &op.value {
-            Some(v) => writeln!(w, "  @{} put {} {}", op.seq, wrap(&op.key), wrap(v))?,
-            None => writeln!(w, "  @{} del {}", op.seq, wrap(&op.key))?,
+            Some(v) => writeln!(w, "  @{} put {} {}", op.seq, op.shown, wrap(v))?,
+            None => writeln!(w, "  @{} del {}", op.seq, op.shown)?,
         }
     }
     Ok(())

@@ -14,7 +14,7 @@ use std::path::Path;
 
 use common::{flip_byte, make_db, make_table, make_wal, run};
 use sstable_tools::report::Report;
-use sstable_tools::show::ByteStyle;
+use sstable_tools::show::{ByteStyle, KeyDecode};
 use sstable_tools::sst::SstOptions;
 use sstable_tools::{manifest, sst, wal};
 
@@ -29,13 +29,13 @@ fn sst_in_process(path: &Path, verify: bool) -> Result<String, String> {
 
 fn wal_in_process(path: &Path) -> Result<String, String> {
     let mut out = Vec::new();
-    let r = wal::run(path, ByteStyle::Readable, Report::new(&mut out, false).unwrap());
+    let r = wal::run(path, ByteStyle::Readable, KeyDecode::None, Report::new(&mut out, false).unwrap());
     r.map(|()| String::from_utf8(out).unwrap()).map_err(|e| e.to_string())
 }
 
 fn manifest_in_process(path: &Path) -> Result<String, String> {
     let mut out = Vec::new();
-    let r = manifest::run(path, ByteStyle::Readable, Report::new(&mut out, false).unwrap());
+    let r = manifest::run(path, ByteStyle::Readable, KeyDecode::None, Report::new(&mut out, false).unwrap());
     r.map(|()| String::from_utf8(out).unwrap()).map_err(|e| e.to_string())
 }
 
@@ -318,6 +318,12 @@ fn bad_arguments_are_usage_errors() {
     assert_eq!(r.code, 2, "{r:?}");
     let r = run(dir.path(), &["t.sst", "--limit", "x"]);
     assert_eq!(r.code, 2, "{r:?}");
+    for args in [&["t.sst", "--decode", "bigtable"][..], &["wal", "x.log", "--decode", ""], &["db", ".", "--decode"]] {
+        let r = run(dir.path(), args);
+        assert_eq!(r.code, 2, "{r:?}");
+        assert!(r.stderr.contains("--decode"), "{r:?}");
+    }
+    assert_eq!(run(dir.path(), &["t.sst", "--decode", "none"]).code, 0);
     for cmd in [&["--help"][..], &["sst", "--help"], &["wal", "--help"], &["manifest", "--help"], &["db", "--help"]] {
         let r = run(dir.path(), cmd);
         assert_eq!(r.code, 0, "{r:?}");

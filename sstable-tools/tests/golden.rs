@@ -5,7 +5,7 @@
 
 mod common;
 
-use common::{flip_byte, golden, make_db, make_table, make_wal, truncate};
+use common::{flip_byte, golden, make_db, make_table, make_tablet_table, make_wal, truncate};
 
 #[test]
 fn sst_summary_scan_and_verify() {
@@ -52,4 +52,12 @@ fn manifest_and_db_directory() {
     assert_eq!(golden("manifest", dir.path(), &["manifest", &manifest]).code, 0);
     assert_eq!(golden("db", dir.path(), &["db", "db"]).code, 0);
     assert_eq!(golden("db_verify", dir.path(), &["db", "db", "--verify"]).code, 0);
+}
+
+#[test]
+fn sst_scan_decoded_as_tablet_cell_keys() {
+    let dir = tempfile::tempdir().unwrap();
+    make_tablet_table(&dir.path().join("000009.sst"));
+    let p = dir.path();
+    assert_eq!(golden("sst_scan_tablet", p, &["000009.sst", "--scan", "--decode", "tablet"]).code, 0);
 }

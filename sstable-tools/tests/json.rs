@@ -156,3 +156,77 @@ fn manifest_and_db_json() {
     assert_eq!(v["verify_summary"]["damaged"], 0);
     assert!(v["error"].is_null());
 }
+
+#[test]
+fn decode_tablet_in_json_wal_and_db() {
+    let dir = tempfile::tempdir().unwrap();
+    common::make_tablet_table(&dir.path().join("t.sst"));
+    let v = json(dir.path(), &["t.sst", "--json", "--scan", "--decode", "tablet"], 0);
+    let want = common::tablet_table_entries();
+    let entries = v["entries"].as_array().unwrap();
+    assert_eq!(entries.len(), want.len());
+    // The raw key stays in "key"; "cell" holds the decoded coordinates, or why not.
+    for (e, (key, seq, _, _)) in entries.iter().zip(&want) {
+        assert_eq!(e["key"], sstable_tools::show::bytes(key, Default::default()));
+        assert_eq!(e["seq"], *seq);
+        match tablet::keys::decode_cell_key(key) {
+            Ok(c) => {
+                let row = sstable_tools::show::parse_bytes(e["cell"]["row"].as_str().unwrap(), Default::default());
+                let q = sstable_tools::show::parse_bytes(e["cell"]["qualifier"].as_str().unwrap(), Default::default());
+                assert_eq!(row.unwrap(), c.row);
+                assert_eq!(q.unwrap(), c.qualifier);
+                assert_eq!(e["cell"]["family"], c.family);
+                assert_eq!(e["cell"]["timestamp_micros"], c.timestamp_micros);
+            }
+            Err(_) => assert!(e["cell"]["not_a_tablet_key"].as_str().unwrap().contains("bad escape 00 00"), "{e}"),
+        }
+    }
+    assert_eq!(
+        entries[3]["cell"],
+        serde_json::json!({"row": "com.example/a", "family": "cf", "qualifier": "q\\x00bin", "timestamp_micros": 2_000_000})
+    );
+    let p = &v["properties"];
+    assert!(p["smallest_key"]["cell"]["not_a_tablet_key"].is_string(), "{p}");
+    assert_eq!(p["largest_key"]["cell"]["row"], "row\\x00zero");
+    // Without --decode there is no "cell" member at all.
+    let v = json(dir.path(), &["t.sst", "--json", "--scan"], 0);
+    assert!(v["entries"][1].get("cell").is_none() && v["properties"]["largest_key"].get("cell").is_none(), "{v}");
+    // --hex applies to row and qualifier.
+    let v = json(dir.path(), &["t.sst", "--json", "--scan", "--hex", "--decode", "tablet", "--limit", "2"], 0);
+    assert_eq!(v["entries"][1]["cell"]["row"], "636f6d2e6578616d706c652f61");
+
+    // A WAL and a database written through the engine with cell keys.
+    let db = dir.path().join("db");
+    let d = engine::Db::open(&db, engine::Options::default()).unwrap();
+    let wo = engine::WriteOptions::default();
+    let k1 = tablet::keys::encode_cell_key(b"r1", b"cf", b"a\x00", 7);
+    let k2 = tablet::keys::encode_cell_key(b"r2", b"cf", b"b", 9);
+    d.put(&wo, &k1, b"v1").unwrap();
+    d.put(&wo, &k2, b"v2").unwrap();
+    d.flush().unwrap();
+    d.put(&wo, b"raw", b"v3").unwrap();
+    d.close().unwrap();
+
+    let v = json(dir.path(), &["db", "db", "--json", "--decode", "tablet"], 0);
+    let t = &v["tables"][0];
+    assert_eq!(
+        t["smallest"]["cell"],
+        serde_json::json!({"row": "r1", "family": "cf", "qualifier": "a\\x00", "timestamp_micros": 7})
+    );
+    assert_eq!(t["largest"]["cell"]["row"], "r2");
+    let r = common::run(dir.path(), &["db", "db", "--decode", "tablet"]);
+    assert!(r.stdout.contains(r#""r1" / cf:"a\x00" @ 7 @1 put .. "r2" / cf:"b" @ 9 @2 put"#), "{r:?}");
+
+    let logs = common::files_ending(&db, ".log");
+    let log = format!("db/{}", logs.last().unwrap());
+    let r = common::run(dir.path(), &["wal", &log, "--decode", "tablet"]);
+    assert_eq!(r.code, 0, "{r:?}");
+    assert!(r.stdout.contains(r#"@3 put "raw" (not a tablet key) "v3""#), "{r:?}");
+    let v = json(dir.path(), &["wal", &log, "--json", "--decode", "tablet"], 0);
+    assert_eq!(v["records"][0]["ops"][0]["key"], "raw");
+    assert!(v["records"][0]["ops"][0]["cell"]["not_a_tablet_key"].is_string(), "{v}");
+
+    let manifest = format!("db/{}", common::current_manifest(&db));
+    let r = common::run(dir.path(), &["manifest", &manifest, "--decode", "tablet"]);
+    assert!(r.stdout.contains(r#""r1" / cf:"a\x00" @ 7 @1 put .. "r2" / cf:"b" @ 9 @2 put"#), "{r:?}");
+}

@@ -69,6 +69,52 @@ pub fn make_table(path: &Path, n: usize) {
     b.finish().unwrap();
 }
 
+/// The entries of the tablet test table, in key order: (user key, seq, kind, value). Real
+/// cell keys from the tablet crate's encoder — three rows (one holding a 0x00 byte), two
+/// families, qualifiers with a 0x00 byte and an empty one, several timestamps (a negative
+/// one too) — plus one key in the reserved metadata space that is not a cell key.
+pub fn tablet_table_entries() -> Vec<(Vec<u8>, u64, ValueKind, Vec<u8>)> {
+    // (row, family, qualifier, timestamp, value; None for a deletion)
+    type Cell<'a> = (&'a [u8], &'a str, &'a [u8], i64, Option<&'a [u8]>);
+    let cells: Vec<Cell<'_>> = vec![
+        (b"com.example/a", "cf", b"name", 3_000_000, Some(b"Ada")),
+        (b"com.example/a", "cf", b"name", 1_000_000, Some(b"A.")),
+        (b"com.example/a", "cf", b"q\x00bin", 2_000_000, Some(b"\x01\x02")),
+        (b"com.example/a", "meta", b"", 5, Some(b"empty qualifier")),
+        (b"com.example/b", "cf", b"name", 2_000_000, None),
+        (b"com.example/b", "cf", b"name", -1, Some(b"before the epoch")),
+        (b"row\x00zero", "cf", b"\x00", 0, Some(b"zero")),
+    ];
+    let mut out = vec![(b"\x00\x00tablet-meta".to_vec(), 1, ValueKind::Value, b"not a cell".to_vec())];
+    for (i, (row, family, qualifier, ts, value)) in cells.into_iter().enumerate() {
+        let key = tablet::keys::encode_cell_key(row, family.as_bytes(), qualifier, ts);
+        let seq = 10 + i as u64;
+        match value {
+            Some(v) => out.push((key, seq, ValueKind::Value, v.to_vec())),
+            None => out.push((key, seq, ValueKind::Deletion, Vec::new())),
+        }
+    }
+    assert!(out.windows(2).all(|w| w[0].0 < w[1].0), "fixture keys must be in order");
+    out
+}
+
+/// Writes the tablet test table ([`tablet_table_entries`]) at `path`.
+pub fn make_tablet_table(path: &Path) {
+    let fs = PosixFs::new();
+    let opts = TableBuilderOptions {
+        block_size: 256,
+        restart_interval: 4,
+        compression: Compression::None,
+        bloom_bits_per_key: 10,
+        creation_time: CREATION_TIME,
+    };
+    let mut b = TableBuilder::new(fs.create(path).unwrap(), path.to_path_buf(), opts);
+    for (k, seq, kind, v) in tablet_table_entries() {
+        b.add(&make_internal_key(&k, seq, kind), &v).unwrap();
+    }
+    b.finish().unwrap();
+}
+
 /// Writes a WAL of four batches at `path` (sequences 1..=7).
 pub fn make_wal(path: &Path) {
     let fs = PosixFs::new();
