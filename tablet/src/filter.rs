@@ -523,3 +523,53 @@ fn rebuild(key: &[u8], cells: Vec<FlatCell<'_>>) -> Row {
     }
     row
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn full(pattern: &[u8], subject: &[u8]) -> bool {
+        regex(pattern, "filter", "test").unwrap().is_match(subject)
+    }
+
+    #[test]
+    fn translate_escapes_bytes_and_keeps_re2_meaning() {
+        assert_eq!(translate(b"a\xff\x00b").unwrap(), "a\\xFF\\x00b");
+        assert_eq!(translate(b"\\C\\.").unwrap(), "(?s-u:.)\\.");
+        assert_eq!(translate(b"\\\xff").unwrap(), "\\xFF", "an escaped non-ASCII byte is that byte");
+        assert_eq!(translate(b"[a&&b~~[]").unwrap(), "[a\\&\\&b\\~\\~\\[]", "no nested classes or set operations");
+        assert_eq!(translate(b"[]a]").unwrap(), "[]a]");
+        assert_eq!(translate(b"[^]a]").unwrap(), "[^]a]");
+        assert_eq!(translate(b"[[:digit:]x]").unwrap(), "[[:digit:]x]");
+        assert!(translate(b"(a").is_err());
+        assert!(translate(b"a)").is_err());
+        assert!(translate(b"[a").is_err());
+        assert!(translate(b"[)]").is_ok(), "a parenthesis in a class is a literal");
+    }
+
+    #[test]
+    fn regexes_match_whole_byte_strings() {
+        assert!(full(b"[a&&b]+", b"a&b&"), "RE2 reads && in a class literally");
+        assert!(full(b"[[:digit:]]+", b"0123"));
+        assert!(full(b"\xff+", b"\xff\xff"));
+        assert!(full(b".", b"\x80"), "`.` is one byte, not one UTF-8 character");
+        assert!(!full(b".", b"\n"));
+        assert!(full(b"\\C", b"\n"));
+        assert!(!full(b"ab", b"xab"));
+        assert!(!full(b"a|b", b"ab"));
+    }
+
+    #[test]
+    fn sample_draws_are_uniform_enough() {
+        let c = compile_with_seed(&RowFilter { filter: Some(Filter::RowSampleFilter(0.25)) }, 3).unwrap();
+        let row = |i: u32| Row {
+            key: i.to_be_bytes().to_vec(),
+            families: vec![Family {
+                name: "f".into(),
+                columns: vec![Column { qualifier: vec![], cells: vec![Cell::default()] }],
+            }],
+        };
+        let kept = (0..4000).filter(|&i| c.apply(&row(i)).is_some()).count();
+        assert!((800..=1200).contains(&kept), "about a quarter of 4000 rows, got {kept}");
+    }
+}
