@@ -8,6 +8,7 @@
 //! - [`mutation`] and [`locks`]: a row's mutation list as one atomic engine batch, under
 //!   striped row locks.
 //! - [`cells`] and [`rowset`]: reading rows back, in Bigtable's nesting and order.
+//! - [`filter`]: `RowFilter` evaluation, compiled once per request, applied per row.
 //! - [`gc`] and [`schema`]: per-family GC rules, hidden at read time and removed by the
 //!   engine's compaction filter.
 //! - [`tablet`]: a row range `[start, end)` served from one engine `Db`.
@@ -36,6 +37,7 @@
 pub mod cells;
 pub mod clock;
 pub mod error;
+pub mod filter;
 pub mod gc;
 pub mod keys;
 pub mod locks;
@@ -47,6 +49,7 @@ pub mod tablet;
 
 pub use clock::{Clock, ManualClock, SystemClock};
 pub use error::{Error, Result};
+pub use filter::CompiledFilter;
 pub use gc::{GcFilterFactory, GcRule};
 pub use keys::CellKey;
 pub use locks::{RowGuard, RowLocks};

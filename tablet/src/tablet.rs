@@ -17,11 +17,12 @@ use engine::{Db, Options, ReadOptions, WriteOptions};
 use crate::cells::RowCollector;
 use crate::clock::{Clock, SystemClock};
 use crate::error::{Error, Result};
+use crate::filter::{compile_with_seed, CompiledFilter};
 use crate::gc::GcFilterFactory;
 use crate::keys::{row_key_range, rows_key_range, KeyRange};
 use crate::locks::{RowLocks, DEFAULT_STRIPES};
 use crate::mutation::build_batch;
-use crate::proto::bigtable::{Mutation, Row, RowSet};
+use crate::proto::bigtable::{Mutation, Row, RowFilter, RowSet};
 use crate::rowset::row_set_key_ranges;
 use crate::schema::{Schema, SharedSchema};
 
@@ -58,6 +59,14 @@ impl std::fmt::Debug for TabletOptions {
             .field("write", &self.write)
             .field("row_lock_stripes", &self.row_lock_stripes)
             .finish_non_exhaustive()
+    }
+}
+
+/// `row` passed through `filter`, if any.
+fn filtered(row: Row, filter: Option<&CompiledFilter>) -> Option<Row> {
+    match filter {
+        Some(f) => f.apply(&row),
+        None => Some(row),
     }
 }
 
@@ -163,7 +172,7 @@ impl Tablet {
     /// The visible cells of `row`, or `None` when it has none.
     pub fn read_row(&self, row: &[u8]) -> Result<Option<Row>> {
         self.check_row(row)?;
-        let mut rows = self.read_ranges(&[row_key_range(row)])?;
+        let mut rows = self.read_ranges(&[row_key_range(row)], None)?;
         Ok(rows.pop())
     }
 
@@ -171,11 +180,22 @@ impl Tablet {
     /// order. Parts of the set outside the tablet's range are ignored (the caller routes
     /// them to other tablets).
     pub fn read_rows(&self, rows: &RowSet) -> Result<Vec<Row>> {
-        self.read_ranges(&row_set_key_ranges(rows, &self.keys))
+        self.read_ranges(&row_set_key_ranges(rows, &self.keys), None)
     }
 
-    /// Reads the rows in `ranges` (ascending, disjoint) through one iterator.
-    fn read_ranges(&self, ranges: &[KeyRange]) -> Result<Vec<Row>> {
+    /// [`Tablet::read_rows`] with an optional `RowFilter` applied to each row (see
+    /// [`crate::filter`]); rows the filter empties are left out. The filter is compiled
+    /// once per call (an invalid one is `Error::InvalidArgument`), and `row_sample_filter`
+    /// is seeded from the clock.
+    pub fn read_rows_filtered(&self, rows: &RowSet, filter: Option<&RowFilter>) -> Result<Vec<Row>> {
+        let Some(filter) = filter else { return self.read_rows(rows) };
+        let compiled = compile_with_seed(filter, self.clock.now_micros().unsigned_abs())?;
+        self.read_ranges(&row_set_key_ranges(rows, &self.keys), Some(&compiled))
+    }
+
+    /// Reads the rows in `ranges` (ascending, disjoint) through one iterator, passing
+    /// each through `filter` when given.
+    fn read_ranges(&self, ranges: &[KeyRange], filter: Option<&CompiledFilter>) -> Result<Vec<Row>> {
         let (Some(first), Some(last)) = (ranges.first(), ranges.last()) else { return Ok(Vec::new()) };
         let ro =
             ReadOptions { lower_bound: Some(first.start.clone()), upper_bound: last.end.clone(), ..Default::default() };
@@ -186,13 +206,13 @@ impl Tablet {
             it.seek(&range.start);
             while it.valid() && range.contains(it.key()) {
                 if let Some(row) = collector.push_encoded(it.key(), it.value())? {
-                    out.push(row);
+                    out.extend(filtered(row, filter));
                 }
                 it.next();
             }
             it.status()?;
         }
-        out.extend(collector.take_row());
+        out.extend(collector.take_row().and_then(|row| filtered(row, filter)));
         Ok(out)
     }
 
