@@ -114,10 +114,17 @@ pub(crate) fn write(db: &Arc<DbInner>, sync: bool, batch: Option<WriteBatch>, fo
         q.queue.pop_front();
         if !Arc::ptr_eq(s, &slot) {
             *s.result.lock() = Some(result.clone());
-            s.cv.notify_one();
         }
     }
-    if let Some(front) = q.queue.front() {
+    let next = q.queue.front().cloned();
+    drop(q);
+    // Wake outside the lock, so the woken writers do not block on it at once. Safe: a
+    // writer checks its result under the lock before it waits, so it either sees the result
+    // or is already waiting and gets this notification.
+    for s in group.iter().filter(|s| !Arc::ptr_eq(s, &slot)) {
+        s.cv.notify_one();
+    }
+    if let Some(front) = next {
         front.cv.notify_one();
     }
     result
