@@ -12,8 +12,9 @@ pub struct KeySample {
     /// the first key of the next one. Index keys may be shortened separators, so the key
     /// need not be one that was written.
     pub key: Vec<u8>,
-    /// Approximate bytes of table data (all levels) at or below `key`: the sizes of every
-    /// data block whose index key is at or below it. Non-decreasing along the samples.
+    /// Approximate bytes of table files (all levels) at or below `key`: the sizes of every
+    /// data block whose index key is at or below it, each file's index, filter and footer
+    /// spread over its blocks in proportion. Non-decreasing along the samples.
     pub offset: u64,
 }
 
@@ -23,7 +24,7 @@ pub struct KeySamples {
     /// One sample per data block of every live table, in key order (ties in no particular
     /// order; L0 tables overlap, so several samples may share a key).
     pub samples: Vec<KeySample>,
-    /// Bytes of data blocks in all live tables (the last sample's offset).
+    /// Bytes of all live table files (the last sample's offset, when there are samples).
     pub table_bytes: u64,
     /// Approximate bytes in the memtables (not sampled by key).
     pub memtable_bytes: u64,
@@ -34,8 +35,21 @@ pub(crate) fn key_samples(db: &DbInner) -> Result<KeySamples> {
     let mut blocks: Vec<(Vec<u8>, u64)> = Vec::new();
     for f in sv.version.files.iter().flatten() {
         let table = db.tables.get(f.number, f.size)?;
-        for (sep, handle) in table.index_entries()? {
-            blocks.push((user_key(&sep).to_vec(), handle.size + BLOCK_TRAILER_LEN as u64));
+        let entries = table.index_entries()?;
+        // Spread the whole file (index, filter and footer included) over its data blocks
+        // in proportion to their sizes, so the samples add up to the bytes on disk.
+        let data: u64 = entries.iter().map(|(_, h)| h.size + BLOCK_TRAILER_LEN as u64).sum();
+        let mut given = 0u64;
+        let n = entries.len();
+        for (i, (sep, handle)) in entries.into_iter().enumerate() {
+            let share = if i + 1 == n {
+                f.size.saturating_sub(given)
+            } else {
+                let b = u128::from(handle.size + BLOCK_TRAILER_LEN as u64);
+                u64::try_from(b * u128::from(f.size) / u128::from(data.max(1))).unwrap_or(u64::MAX)
+            };
+            given = given.saturating_add(share);
+            blocks.push((user_key(&sep).to_vec(), share));
         }
     }
     blocks.sort_by(|a, b| a.0.cmp(&b.0));
