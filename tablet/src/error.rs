@@ -3,7 +3,8 @@
 //! Callers (the server, later) map the variants to gRPC codes: `InvalidArgument` to
 //! INVALID_ARGUMENT, `NotFound` to NOT_FOUND, `RowOutOfRange` to the "not serving this row"
 //! answer that makes a client refresh its tablet locations, `Corruption` and `Engine` to
-//! INTERNAL (or the engine's own classification).
+//! INTERNAL (or the engine's own classification), `NotServing` to UNAVAILABLE with the
+//! "not serving" marker of `docs/cluster.md`, `StaleEpoch` to FAILED_PRECONDITION.
 
 /// The result type of every fallible call in this crate.
 pub type Result<T, E = Error> = std::result::Result<T, E>;
@@ -32,6 +33,24 @@ pub enum Error {
         start: Vec<u8>,
         /// The tablet's end row (exclusive); empty for the end of the table.
         end: Vec<u8>,
+    },
+    /// The tablet no longer takes writes here (it was split; later also: moved, lease
+    /// lost). The caller refreshes its idea of where the row lives and retries there.
+    #[error("not serving: {reason}")]
+    NotServing {
+        /// Why, and where to go.
+        reason: String,
+    },
+    /// A tablet was to be loaded at an epoch older than one already on disk: another
+    /// server was assigned the tablet since (`docs/cluster.md`, fencing).
+    #[error("stale epoch: tablet {tablet} asked at epoch {requested}, but epoch {newest} exists")]
+    StaleEpoch {
+        /// `<table_id>/<tablet_id>`.
+        tablet: String,
+        /// The epoch asked for.
+        requested: u64,
+        /// The newest epoch found on disk.
+        newest: u64,
     },
     /// A stored key does not decode as a cell key.
     #[error("corrupt cell key {}: {reason}", crate::keys::escape_for_display(key))]

@@ -12,6 +12,10 @@
 //! - [`gc`] and [`schema`]: per-family GC rules, hidden at read time and removed by the
 //!   engine's compaction filter.
 //! - [`tablet`]: a row range `[start, end)` served from one engine `Db`.
+//! - [`gate`], [`range_filter`], [`split`]: splitting a tablet in two (a write gate, a
+//!   compaction filter that drops rows outside the range, samples, split points).
+//! - [`layout`]: where tablets live under the data root, epoch directories and fencing,
+//!   the `SPLIT` marker (`docs/cluster.md`).
 //!
 //! ```
 //! use tablet::proto::bigtable::{mutation, Mutation};
@@ -38,13 +42,17 @@ pub mod cells;
 pub mod clock;
 pub mod error;
 pub mod filter;
+pub mod gate;
 pub mod gc;
 pub mod keys;
+pub mod layout;
 pub mod locks;
 pub mod mutation;
 pub mod proto;
+pub mod range_filter;
 pub mod rowset;
 pub mod schema;
+pub mod split;
 pub mod tablet;
 
 pub use clock::{Clock, ManualClock, SystemClock};

@@ -14,6 +14,9 @@ use std::sync::Arc;
 
 use engine::{Db, Options, ReadOptions, WriteOptions};
 
+use crate::gate::GatedDb;
+use crate::range_filter::RangeGcFilterFactory;
+
 use crate::cells::RowCollector;
 use crate::clock::{Clock, SystemClock};
 use crate::error::{Error, Result};
@@ -73,14 +76,18 @@ fn filtered(row: Row, filter: Option<&CompiledFilter>) -> Option<Row> {
 /// One tablet; see the module docs.
 #[derive(Debug)]
 pub struct Tablet {
-    db: Db,
+    /// The engine behind the write gate: writes through `db.write` pass the gate (a split
+    /// closes it, see [`crate::gate`]); reads go straight to the `Db`.
+    pub(crate) db: GatedDb,
     /// First row (inclusive).
-    start: Vec<u8>,
+    pub(crate) start: Vec<u8>,
     /// End row (exclusive); empty for the end of the table.
-    end: Vec<u8>,
+    pub(crate) end: Vec<u8>,
     /// `start..end` as engine keys.
-    keys: KeyRange,
-    schema: SharedSchema,
+    pub(crate) keys: KeyRange,
+    pub(crate) schema: SharedSchema,
+    /// The options it was opened with (split children are opened with them).
+    pub(crate) opts: TabletOptions,
     clock: Arc<dyn Clock>,
     write: WriteOptions,
     locks: RowLocks,
@@ -104,18 +111,22 @@ impl Tablet {
             )));
         }
         let schema = SharedSchema::new(schema);
-        let mut engine = opts.engine;
-        engine.compaction_filter_factory = Some(Arc::new(GcFilterFactory::new(schema.clone(), opts.clock.clone())));
-        let db = Db::open(dir, engine)?;
+        let keys = rows_key_range(start, end);
+        let mut engine = opts.engine.clone();
+        // GC rules plus the range: split children drop their sibling's rows as they compact.
+        let gc = GcFilterFactory::new(schema.clone(), opts.clock.clone());
+        engine.compaction_filter_factory = Some(Arc::new(RangeGcFilterFactory::new(gc, keys.clone())));
+        let db = GatedDb::new(Db::open(dir, engine)?);
         Ok(Tablet {
             db,
             start: start.to_vec(),
             end: end.to_vec(),
-            keys: rows_key_range(start, end),
+            keys,
             schema,
-            clock: opts.clock,
+            clock: opts.clock.clone(),
             write: opts.write,
             locks: RowLocks::new(opts.row_lock_stripes),
+            opts,
         })
     }
 
