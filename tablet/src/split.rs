@@ -15,15 +15,14 @@
 
 use std::path::Path;
 
-use engine::ReadOptions;
+use engine::{DbIterator, ReadOptions};
 
 use crate::error::{Error, Result};
 use crate::gate::GateState;
-use crate::keys::{escape_for_display, row_start, KeyRange};
+use crate::keys::{escape_for_display, row_start};
 use crate::tablet::Tablet;
 
-/// At most this many candidate rows are checked by [`Tablet::split_point`] (each costs two
-/// iterator seeks).
+/// At most this many candidate rows are checked by [`Tablet::split_point`].
 const SPLIT_CANDIDATES: usize = 8;
 
 /// The row an engine key falls in: the row of a cell key, or for any other key (an index
@@ -56,32 +55,40 @@ pub fn row_at(key: &[u8]) -> Option<Vec<u8>> {
     (!row.is_empty()).then_some(row)
 }
 
-/// The tablet's share of the engine's samples: (row, bytes of the tablet's range at or
-/// below the sample) for each sample in range, in order, and the range's total bytes.
+/// The tablet's share of the engine's samples: (sample key, bytes of the tablet's range at
+/// or below it) for each sample in range, in order, and the range's total bytes.
 struct RangeSamples {
-    rows: Vec<(Vec<u8>, u64)>,
+    samples: Vec<(Vec<u8>, u64)>,
     table_bytes: u64,
     memtable_bytes: u64,
+}
+
+/// The row of the iterator's entry, skipping reserved-space keys forward.
+fn current_row(it: &mut DbIterator) -> Option<Vec<u8>> {
+    while it.valid() {
+        if let Some(row) = row_at(it.key()) {
+            return Some(row);
+        }
+        it.next();
+    }
+    None
 }
 
 impl Tablet {
     fn range_samples(&self) -> Result<RangeSamples> {
         let s = self.db.approximate_key_samples()?;
-        let mut rows = Vec::new();
+        let mut samples = Vec::new();
         let mut prev = 0u64;
         let mut in_range = 0u64;
-        for sample in &s.samples {
+        for sample in s.samples {
             let bytes = sample.offset.saturating_sub(prev);
             prev = sample.offset;
-            if !self.keys.contains(&sample.key) {
-                continue;
-            }
-            in_range += bytes;
-            if let Some(row) = row_at(&sample.key) {
-                rows.push((row, in_range));
+            if self.keys.contains(&sample.key) {
+                in_range += bytes;
+                samples.push((sample.key, in_range));
             }
         }
-        Ok(RangeSamples { rows, table_bytes: in_range, memtable_bytes: s.memtable_bytes })
+        Ok(RangeSamples { samples, table_bytes: in_range, memtable_bytes: s.memtable_bytes })
     }
 
     /// Approximate bytes the tablet holds: its range's share of the table files (files
@@ -99,7 +106,8 @@ impl Tablet {
     pub fn sample_row_keys(&self) -> Result<Vec<(Vec<u8>, u64)>> {
         let s = self.range_samples()?;
         let mut out: Vec<(Vec<u8>, u64)> = Vec::new();
-        for (row, offset) in s.rows {
+        for (key, offset) in s.samples {
+            let Some(row) = row_at(&key) else { continue };
             let after_last = out.last().is_none_or(|(last, _)| row > *last);
             if after_last && self.strictly_inside(&row) {
                 out.push((row, offset));
@@ -114,50 +122,53 @@ impl Tablet {
         row > self.start.as_slice() && self.contains_row(row)
     }
 
-    /// The row to split at: the sampled row nearest the middle of the tablet's bytes, such
-    /// that both halves hold data; `None` when the tablet's files hold fewer than two data
-    /// blocks of its rows (too small), or no such row exists (a single row). Data still in
-    /// the memtable is not sampled: flush first for an exact picture.
+    /// The row to split at: an existing row next to the sample nearest the middle of the
+    /// tablet's bytes (the first row at or after the sample's key, or the last row when
+    /// none is), such that rows lie on both sides of it. `None` when the tablet's files
+    /// hold fewer than two data blocks of its rows (too small), or no such row exists (a
+    /// single row). Data still in the memtable is not sampled: flush first for an exact
+    /// picture. Costs an iterator seek per candidate (at most 8).
     pub fn split_point(&self) -> Result<Option<Vec<u8>>> {
         let s = self.range_samples()?;
-        if s.rows.len() < 2 {
+        if s.samples.len() < 2 {
             return Ok(None);
         }
-        let half = s.table_bytes / 2;
-        let mut candidates: Vec<(u64, Vec<u8>)> = Vec::new();
-        for (row, offset) in s.rows {
-            if self.strictly_inside(&row) && !candidates.iter().any(|(_, r)| *r == row) {
-                candidates.push((offset.abs_diff(half), row));
-            }
-        }
-        candidates.sort();
-        for (_, row) in candidates.into_iter().take(SPLIT_CANDIDATES) {
-            let boundary = row_start(&row);
-            let below = KeyRange { start: self.keys.start.clone(), end: Some(boundary.clone()) };
-            let above = KeyRange { start: boundary, end: self.keys.end.clone() };
-            if self.has_cells(&below)? && self.has_cells(&above)? {
-                return Ok(Some(row));
-            }
-        }
-        Ok(None)
-    }
-
-    /// True when some cell lies in `range`.
-    fn has_cells(&self, range: &KeyRange) -> Result<bool> {
         let ro = ReadOptions {
-            lower_bound: Some(range.start.clone()),
-            upper_bound: range.end.clone(),
+            lower_bound: Some(self.keys.start.clone()),
+            upper_bound: self.keys.end.clone(),
             ..Default::default()
         };
         let mut it = self.db.iter(&ro)?;
-        it.seek(&range.start);
-        // Reserved-space keys (metadata) sort first; skip them.
-        while it.valid() && row_at(it.key()).is_none() {
-            it.next();
-        }
-        let found = it.valid();
+        it.seek_to_first();
+        let first_row = current_row(&mut it);
         it.status()?;
-        Ok(found)
+        let Some(first_row) = first_row else { return Ok(None) };
+        let half = s.table_bytes / 2;
+        let mut order: Vec<(u64, &[u8])> =
+            s.samples.iter().map(|(key, offset)| (offset.abs_diff(half), key.as_slice())).collect();
+        order.sort();
+        let mut tried: Vec<Vec<u8>> = Vec::new();
+        for (_, key) in order {
+            if tried.len() >= SPLIT_CANDIDATES {
+                break;
+            }
+            it.seek(key);
+            let mut row = current_row(&mut it);
+            if row.is_none() {
+                it.seek_to_last();
+                row = it.valid().then(|| row_at(it.key())).flatten();
+            }
+            it.status()?;
+            let Some(row) = row else { continue };
+            if tried.contains(&row) {
+                continue;
+            }
+            if row > first_row && self.strictly_inside(&row) {
+                return Ok(Some(row));
+            }
+            tried.push(row);
+        }
+        Ok(None)
     }
 
     /// Splits the tablet at `split_row` (strictly inside its range) into `[start, split_row)`
