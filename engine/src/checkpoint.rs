@@ -298,11 +298,7 @@ fn check_logs_replayable(fs: &dyn Fs, dir: &Path, logs: &[u64]) -> Result<()> {
         let mut reader = wal::Reader::new(fs.open_sequential(&path)?, path.clone(), true);
         while reader.read_record()?.is_some() {
             if let Some(t) = &torn {
-                return Err(Error::corruption(
-                    t,
-                    None,
-                    "WAL copied with a torn tail while a later WAL holds records",
-                ));
+                return Err(Error::corruption(t, None, "WAL copied with a torn tail while a later WAL holds records"));
             }
         }
         if reader.torn_tail().is_some() {

@@ -157,11 +157,9 @@ pub fn prepare_epoch_dir(
     let path = epoch_dir(root, table_id, tablet_id, epoch)?;
     let stale = |epochs: &[u64]| -> Result<()> {
         match epochs.last() {
-            Some(&newest) if newest > epoch => Err(Error::StaleEpoch {
-                tablet: format!("{table_id}/{tablet_id}"),
-                requested: epoch,
-                newest,
-            }),
+            Some(&newest) if newest > epoch => {
+                Err(Error::StaleEpoch { tablet: format!("{table_id}/{tablet_id}"), requested: epoch, newest })
+            }
             _ => Ok(()),
         }
     };

@@ -58,7 +58,8 @@ pub fn row_at(key: &[u8]) -> Option<Vec<u8>> {
 /// The tablet's share of the engine's samples: (sample key, bytes of the tablet's range at
 /// or below it) for each sample in range, in order, and the range's total bytes.
 struct RangeSamples {
-    samples: Vec<(Vec<u8>, u64)>,
+    /// (sample key, bytes of the range before its block, bytes up to and including it).
+    samples: Vec<(Vec<u8>, u64, u64)>,
     table_bytes: u64,
     memtable_bytes: u64,
 }
@@ -84,8 +85,9 @@ impl Tablet {
             let bytes = sample.offset.saturating_sub(prev);
             prev = sample.offset;
             if self.keys.contains(&sample.key) {
+                let before = in_range;
                 in_range += bytes;
-                samples.push((sample.key, in_range));
+                samples.push((sample.key, before, in_range));
             }
         }
         Ok(RangeSamples { samples, table_bytes: in_range, memtable_bytes: s.memtable_bytes })
@@ -106,8 +108,11 @@ impl Tablet {
     pub fn sample_row_keys(&self) -> Result<Vec<(Vec<u8>, u64)>> {
         let s = self.range_samples()?;
         let mut out: Vec<(Vec<u8>, u64)> = Vec::new();
-        for (key, offset) in s.samples {
+        for (key, before, through) in s.samples {
             let Some(row) = row_at(&key) else { continue };
+            // A key inside a row: the row began before this block (at most `before` bytes
+            // precede it); a key past its block's last row: the whole block precedes it.
+            let offset = if row_start(&row) > key { through } else { before };
             let after_last = out.last().is_none_or(|(last, _)| row > *last);
             if after_last && self.strictly_inside(&row) {
                 out.push((row, offset));
@@ -145,7 +150,7 @@ impl Tablet {
         let Some(first_row) = first_row else { return Ok(None) };
         let half = s.table_bytes / 2;
         let mut order: Vec<(u64, &[u8])> =
-            s.samples.iter().map(|(key, offset)| (offset.abs_diff(half), key.as_slice())).collect();
+            s.samples.iter().map(|(key, _, offset)| (offset.abs_diff(half), key.as_slice())).collect();
         order.sort();
         let mut tried: Vec<Vec<u8>> = Vec::new();
         for (_, key) in order {
@@ -187,7 +192,12 @@ impl Tablet {
     /// checkpoint (no `CURRENT`; the caller removes them). The caller records the split
     /// (`docs/cluster.md`: the `SPLIT` marker, then the report to the master) before the
     /// children take writes.
-    pub fn split(&self, split_row: &[u8], left_dir: impl AsRef<Path>, right_dir: impl AsRef<Path>) -> Result<(Tablet, Tablet)> {
+    pub fn split(
+        &self,
+        split_row: &[u8],
+        left_dir: impl AsRef<Path>,
+        right_dir: impl AsRef<Path>,
+    ) -> Result<(Tablet, Tablet)> {
         if !self.strictly_inside(split_row) {
             return Err(Error::invalid(format!(
                 "split row {} is not strictly inside the tablet's range [{}, {})",

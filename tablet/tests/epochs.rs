@@ -11,8 +11,8 @@ use std::sync::Arc;
 use common::{cells, set};
 use engine::{Fs, MemFs, PosixFs};
 use tablet::layout::{
-    child_tablet_ids, epoch_dir, list_epochs, prepare_epoch_dir, read_split_marker, split_report,
-    write_split_marker, Preparation,
+    child_tablet_ids, epoch_dir, list_epochs, prepare_epoch_dir, read_split_marker, split_report, write_split_marker,
+    Preparation,
 };
 use tablet::proto::bigtable::{Row, RowSet};
 use tablet::proto::bt::internal::v1::TabletDescriptor;
@@ -154,7 +154,10 @@ fn split_marker_roundtrip_and_damage() {
     let left = report.left.as_ref().unwrap();
     assert_eq!((left.start_key.as_slice(), left.end_key.as_slice(), left.epoch), (&b"a"[..], &b"m"[..], 7));
     let right = report.right.as_ref().unwrap();
-    assert_eq!((right.start_key.as_slice(), right.end_key.as_slice(), right.tablet_id.as_str()), (&b"m"[..], &b"z"[..], "p-r7"));
+    assert_eq!(
+        (right.start_key.as_slice(), right.end_key.as_slice(), right.tablet_id.as_str()),
+        (&b"m"[..], &b"z"[..], "p-r7")
+    );
     write_split_marker(fs.as_ref(), root, &report).unwrap();
     assert_eq!(read_split_marker(fs.as_ref(), root, TABLE, "p").unwrap(), Some(report.clone()));
     // Durable: it survives a machine crash.

@@ -61,7 +61,7 @@ pub(crate) fn key_samples(db: &DbInner) -> Result<KeySamples> {
             KeySample { key, offset }
         })
         .collect();
-    let memtable_bytes = (sv.mem.approximate_memory_usage()
-        + sv.imm.iter().map(|m| m.approximate_memory_usage()).sum::<usize>()) as u64;
+    let memtable_bytes =
+        (sv.mem.approximate_memory_usage() + sv.imm.iter().map(|m| m.approximate_memory_usage()).sum::<usize>()) as u64;
     Ok(KeySamples { samples, table_bytes: offset, memtable_bytes })
 }
