@@ -9,6 +9,7 @@ use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::Arc;
 
 use common::{key, mem_fs, small_options};
+use engine::fs::{FileLock, RandomAccessFile, SequentialFile, WritableFile};
 use engine::{
     checkpoint_closed, CompactionFilter, CompactionFilterFactory, Db, Decision, FilterContext, Fs, PosixFs,
     ReadOptions, WriteBatch, WriteOptions,
@@ -224,6 +225,87 @@ fn closed_checkpoint_while_the_owner_compacts() {
     stop.store(true, Ordering::Release);
     compactor.join().unwrap();
     assert!(ok > 0, "no checkpoint succeeded");
+}
+
+type Hook = Box<dyn FnOnce() + Send>;
+
+/// A file system that runs a hook (once) at the first hard link: the moment a closed
+/// checkpoint has copied the MANIFEST and starts linking the tables it names.
+struct HookFs {
+    inner: Arc<dyn Fs>,
+    hook: std::sync::Mutex<Option<Hook>>,
+}
+
+impl Fs for HookFs {
+    fn create(&self, path: &Path) -> engine::Result<Box<dyn WritableFile>> {
+        self.inner.create(path)
+    }
+    fn reopen_for_append(&self, path: &Path) -> engine::Result<Box<dyn WritableFile>> {
+        self.inner.reopen_for_append(path)
+    }
+    fn open_random(&self, path: &Path) -> engine::Result<Arc<dyn RandomAccessFile>> {
+        self.inner.open_random(path)
+    }
+    fn open_sequential(&self, path: &Path) -> engine::Result<Box<dyn SequentialFile>> {
+        self.inner.open_sequential(path)
+    }
+    fn rename(&self, from: &Path, to: &Path) -> engine::Result<()> {
+        self.inner.rename(from, to)
+    }
+    fn remove_file(&self, path: &Path) -> engine::Result<()> {
+        self.inner.remove_file(path)
+    }
+    fn hard_link(&self, from: &Path, to: &Path) -> engine::Result<()> {
+        let hook = self.hook.lock().unwrap().take();
+        if let Some(h) = hook {
+            h();
+        }
+        self.inner.hard_link(from, to)
+    }
+    fn create_dir_all(&self, path: &Path) -> engine::Result<()> {
+        self.inner.create_dir_all(path)
+    }
+    fn list_dir(&self, path: &Path) -> engine::Result<Vec<String>> {
+        self.inner.list_dir(path)
+    }
+    fn exists(&self, path: &Path) -> bool {
+        self.inner.exists(path)
+    }
+    fn file_size(&self, path: &Path) -> engine::Result<u64> {
+        self.inner.file_size(path)
+    }
+    fn sync_dir(&self, path: &Path) -> engine::Result<()> {
+        self.inner.sync_dir(path)
+    }
+    fn lock(&self, path: &Path) -> engine::Result<Box<dyn FileLock>> {
+        self.inner.lock(path)
+    }
+}
+
+/// The paused owner wakes up right after the MANIFEST was copied, flushes its WAL and
+/// compacts everything: the tables and WAL the copied MANIFEST names are gone. The copy
+/// notices, starts again, and ends up with every write.
+#[test]
+fn closed_checkpoint_retries_when_the_owner_changes_the_files() {
+    let (_fs, dynfs) = mem_fs();
+    let db = Arc::new(Db::open("/src", small_options(dynfs.clone())).unwrap());
+    fill(&db);
+    db.flush().unwrap();
+    for i in 0..50 {
+        db.put(&WriteOptions::default(), &key(i), b"wal only").unwrap();
+    }
+    let want = contents(&db);
+    let owner = db.clone();
+    let hooked: Arc<dyn Fs> = Arc::new(HookFs {
+        inner: dynfs.clone(),
+        hook: std::sync::Mutex::new(Some(Box::new(move || {
+            owner.compact_range(None, None).unwrap();
+        }))),
+    });
+    let stats = checkpoint_closed(&hooked, Path::new("/src"), Path::new("/copy")).unwrap();
+    assert_eq!(stats.attempts, 2, "{stats:?}");
+    let copy = Db::open("/copy", small_options(dynfs)).unwrap();
+    assert_eq!(contents(&copy), want);
 }
 
 #[test]
