@@ -27,7 +27,7 @@ use std::sync::Arc;
 
 use crate::error::{Error, Result};
 use crate::filename::{current_file, log_file, manifest_file, parse_file_name, table_file, FileKind};
-use crate::fs::{parent_dir, write_atomically, Fs};
+use crate::fs::{create_dir_all_durably, write_atomically, Fs};
 use crate::version::edit::VersionEdit;
 use crate::version::set::new_file;
 use crate::version::Version;
@@ -62,9 +62,7 @@ pub(crate) fn prepare_target(fs: &dyn Fs, dir: &Path) -> Result<()> {
             )));
         }
     }
-    fs.create_dir_all(dir)?;
-    // The directory's own entry in its parent.
-    fs.sync_dir(parent_dir(dir))
+    create_dir_all_durably(fs, dir)
 }
 
 /// Hard-links `from` to `to`, or copies it when the link fails. Does not sync.

@@ -183,8 +183,7 @@ pub fn prepare_epoch_dir(
     let preparation = match source {
         Some((from, src)) => Preparation::Checkpointed { from, stats: checkpoint_closed(fs, &src, &path)? },
         None => {
-            fs.create_dir_all(&path)?;
-            fs.sync_dir(engine::fs::parent_dir(&path))?;
+            engine::fs::create_dir_all_durably(fs.as_ref(), &path)?;
             Preparation::Created
         }
     };
@@ -221,7 +220,7 @@ pub fn write_split_marker(fs: &dyn Fs, root: &Path, report: &ReportSplitRequest)
         validate_tablet_id(&child.tablet_id)?;
     }
     let path = split_marker_path(root, &parent.table_id, &parent.tablet_id)?;
-    fs.create_dir_all(engine::fs::parent_dir(&path))?;
+    engine::fs::create_dir_all_durably(fs, engine::fs::parent_dir(&path))?;
     Ok(engine::fs::write_atomically(fs, &path, &report.encode_to_vec())?)
 }
 
