@@ -24,10 +24,10 @@
 
 use std::collections::BTreeMap;
 
-use engine::WriteBatch;
+use engine::{ReadOptions, WriteBatch};
 
 use crate::error::{Error, Result};
-use crate::keys::{encode_cell_key, escape_for_display};
+use crate::keys::{column_key_range, decode_cell_key, encode_cell_key, escape_for_display, row_key_range};
 use crate::mutation::{server_timestamp, validate_row_key, MAX_MUTATIONS};
 use crate::proto::bigtable::read_modify_write_rule::Rule;
 use crate::proto::bigtable::{Cell, Column, Family, ReadModifyWriteRule, Row};
@@ -89,6 +89,39 @@ fn apply_rule(i: usize, rule: &ReadModifyWriteRule, current: Option<&[u8]>) -> R
     }
 }
 
+/// Reads the newest visible cell of columns of one row, through one engine iterator.
+struct NewestCells<'a> {
+    it: engine::DbIterator,
+    row: &'a [u8],
+    schema: &'a Schema,
+    now_micros: i64,
+}
+
+impl<'a> NewestCells<'a> {
+    fn new(tablet: &Tablet, row: &'a [u8], schema: &'a Schema, now_micros: i64) -> Result<Self> {
+        let keys = row_key_range(row);
+        let ro = ReadOptions { lower_bound: Some(keys.start), upper_bound: keys.end, ..Default::default() };
+        Ok(NewestCells { it: tablet.db.iter(&ro)?, row, schema, now_micros })
+    }
+
+    /// The timestamp and value of the newest visible cell of `family:qualifier`. Only the
+    /// newest stored cell is read: a GC rule that collects it collects every older one too
+    /// (version counts and ages only grow going back), and one that spares it shows it.
+    fn get(&mut self, family: &str, qualifier: &[u8]) -> Result<Option<(i64, Vec<u8>)>> {
+        let column = column_key_range(self.row, family.as_bytes(), qualifier);
+        self.it.seek(&column.start);
+        if !self.it.valid() || !column.contains(self.it.key()) {
+            self.it.status()?;
+            return Ok(None);
+        }
+        let ts = decode_cell_key(self.it.key())?.timestamp_micros;
+        if self.schema.gc_rule(family).is_some_and(|rule| rule.collects(0, ts, self.now_micros)) {
+            return Ok(None);
+        }
+        Ok(Some((ts, self.it.value().to_vec())))
+    }
+}
+
 impl Tablet {
     /// Applies `rules` to the newest cells of their columns in `row`, atomically and in
     /// order, and returns the new cells (see the module docs).
@@ -104,20 +137,20 @@ impl Tablet {
 
         let guard = self.locks.lock(row);
         // Taken under the lock, so successive writes to the row get non-decreasing times.
-        let now = server_timestamp(self.clock.now_micros());
-        let current = self.read_row(row)?;
-        let newest = |family: &str, qualifier: &[u8]| -> Option<(i64, &[u8])> {
-            let f = current.as_ref()?.families.iter().find(|f| f.name == family)?;
-            let c = f.columns.iter().find(|c| c.qualifier == qualifier)?;
-            c.cells.first().map(|cell| (cell.timestamp_micros, cell.value.as_slice()))
-        };
+        let now_micros = self.clock.now_micros();
+        let now = server_timestamp(now_micros);
+        let mut newest = NewestCells::new(self, row, &schema, now_micros)?;
         // (family, qualifier) -> (timestamp, value) of the new cell; ordered as a row is.
         let mut written: BTreeMap<(String, Vec<u8>), (i64, Vec<u8>)> = BTreeMap::new();
         for (i, rule) in rules.iter().enumerate() {
             let column = (rule.family_name.clone(), rule.column_qualifier.clone());
+            let stored;
             let before = match written.get(&column) {
                 Some((ts, v)) => Some((*ts, v.as_slice())),
-                None => newest(&rule.family_name, &rule.column_qualifier),
+                None => {
+                    stored = newest.get(&rule.family_name, &rule.column_qualifier)?;
+                    stored.as_ref().map(|(ts, v)| (*ts, v.as_slice()))
+                }
             };
             let value = apply_rule(i, rule, before.map(|(_, v)| v))?;
             let ts = before.map_or(now, |(ts, _)| ts.max(now));

@@ -205,3 +205,14 @@ impl Iterator for RowScan {
         None
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_scan_can_move_to_another_thread() {
+        fn assert_send<T: Send>() {}
+        assert_send::<RowScan>();
+    }
+}
