@@ -13,8 +13,9 @@ use std::time::Duration;
 use common::{del_column, del_row, set};
 use engine::ReadOptions;
 use tablet::keys::decode_row;
+use tablet::proto::bigtable::read_modify_write_rule::Rule;
 use tablet::proto::bigtable::row_filter::Filter;
-use tablet::proto::bigtable::{Row, RowFilter, RowSet};
+use tablet::proto::bigtable::{ReadModifyWriteRule, Row, RowFilter, RowSet};
 use tablet::{Error, GcRule, ManualClock, Schema, Tablet, TabletOptions};
 
 const NOW: i64 = 1_000_000_000_000;
@@ -185,6 +186,17 @@ fn children_refuse_rows_outside_their_range_and_the_parent_refuses_writes() {
     let e = w(&parent, b"c").unwrap_err();
     assert!(matches!(e, Error::NotServing { .. }) && e.to_string().starts_with("not serving"), "{e}");
     assert!(!parent.is_serving() && left.is_serving());
+    // Every kind of write passes the same gate.
+    let not_serving = |r: Result<(), Error>| matches!(r, Err(Error::NotServing { .. }));
+    let set_raw = [set("raw", b"q", 3000, b"v")];
+    assert!(not_serving(parent.check_and_mutate_row(b"c", None, &set_raw, &set_raw).map(drop)));
+    let incr = ReadModifyWriteRule {
+        family_name: "raw".into(),
+        column_qualifier: b"n".to_vec(),
+        rule: Some(Rule::IncrementAmount(1)),
+    };
+    assert!(not_serving(parent.read_modify_write_row(b"c", &[incr]).map(drop)));
+    assert!(not_serving(parent.drop_row_range(Some(b"c")).map(drop)));
     // Reads of the parent go on.
     assert_eq!(parent.read_rows(&RowSet::default()).unwrap().len(), 3);
     // A second split of the parent is refused the same way.
