@@ -12,6 +12,8 @@
 //! - [`gc`] and [`schema`]: per-family GC rules, hidden at read time and removed by the
 //!   engine's compaction filter.
 //! - [`tablet`]: a row range `[start, end)` served from one engine `Db`.
+//! - [`chunks`]: rows as a ReadRows response stream (the chunk rules clients enforce).
+//! - [`server`]: the tablet server (gRPC data and control services, lease client).
 //!
 //! ```
 //! use tablet::proto::bigtable::{mutation, Mutation};
@@ -35,6 +37,7 @@
 //! ```
 
 pub mod cells;
+pub mod chunks;
 pub mod clock;
 pub mod error;
 pub mod filter;
@@ -45,6 +48,7 @@ pub mod mutation;
 pub mod proto;
 pub mod rowset;
 pub mod schema;
+pub mod server;
 pub mod tablet;
 
 pub use clock::{Clock, ManualClock, SystemClock};
