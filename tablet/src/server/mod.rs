@@ -204,6 +204,7 @@ impl TabletServer {
             .max_encoding_message_size(max);
         info!(address = %local, server_id = %self.server_id(), "tablet server listening");
         let served = tonic::transport::Server::builder()
+            .layer(tower::util::MapResponseLayer::new(status::message_limit_status))
             .add_service(data)
             .add_service(control)
             .serve_with_incoming_shutdown(TcpIncoming::from(listener).with_nodelay(Some(true)), shutdown)

@@ -52,6 +52,26 @@ pub fn to_rpc_status(status: &Status) -> RpcStatus {
     RpcStatus { code: status.code() as i32, message: status.message().to_string(), details: Vec::new() }
 }
 
+/// Rewrites tonic's answer to an over-limit request message (`OUT_OF_RANGE`, "decoded
+/// message length too large") to `RESOURCE_EXHAUSTED`, the code gRPC's other
+/// implementations give and docs/cluster.md promises. Every request of our services is a
+/// single message, so the answer is always a trailers-only response: the status is in the
+/// headers.
+pub(crate) fn message_limit_status(
+    mut response: tonic::codegen::http::Response<tonic::body::Body>,
+) -> tonic::codegen::http::Response<tonic::body::Body> {
+    let headers = response.headers_mut();
+    let out_of_range = headers.get("grpc-status").is_some_and(|v| v.as_bytes() == b"11");
+    let too_large = headers.get("grpc-message").is_some_and(|v| {
+        let m = String::from_utf8_lossy(v.as_bytes()).replace("%20", " ");
+        m.contains("decoded message length too large")
+    });
+    if out_of_range && too_large {
+        headers.insert("grpc-status", tonic::codegen::http::HeaderValue::from_static("8"));
+    }
+    response
+}
+
 /// The `google.rpc.Status` of success.
 pub fn rpc_ok() -> RpcStatus {
     RpcStatus { code: Code::Ok as i32, message: String::new(), details: Vec::new() }
