@@ -7,8 +7,10 @@
 //!
 //! `<root>/tables/<table_id>/<tablet_id>/e<epoch, 20 digits>/` holds the engine Db of the
 //! tablet as served at that epoch. Preparing epoch `E`:
-//! 1. `e<E>` exists: use it (the same assignment, reopened);
-//! 2. some `e<F>`, `F > E`, exists: refuse, the assignment is stale;
+//! 1. some `e<F>`, `F > E`, exists: refuse, the assignment is stale (checked first, so a
+//!    stale owner cannot reopen its own old directory either; docs/cluster.md lists the
+//!    reuse first);
+//! 2. `e<E>` exists: use it (the same assignment, reopened);
 //! 3. the newest older `e<D>` is checkpointed into `e<E>` (tables hard-linked; CURRENT,
 //!    MANIFEST and WAL files copied; never LOCK), through a temporary directory renamed
 //!    into place, so a crash leaves no half-made epoch directory;
@@ -106,11 +108,13 @@ pub(crate) fn prepare(root: &Path, table_id: &str, tablet_id: &str, epoch: u64) 
     let dir = tablet_dir(root, table_id, tablet_id);
     let target = dir.join(epoch_dir_name(epoch));
     let known = epochs(&dir)?;
-    if known.contains(&epoch) {
-        return Ok(target);
-    }
+    // Checked before reuse: a stale assignment must not reopen its own old directory
+    // either once a newer epoch exists.
     if let Some(&newer) = known.iter().find(|&&e| e > epoch) {
         return Err(PrepareError::Stale { newer });
+    }
+    if known.contains(&epoch) {
+        return Ok(target);
     }
     fs::create_dir_all(&dir).map_err(io_err(&dir))?;
     let tmp = dir.join(format!("{}.tmp", epoch_dir_name(epoch)));
@@ -194,6 +198,10 @@ mod tests {
             Err(PrepareError::Stale { newer: 2 }) => {}
             other => panic!("{other:?}"),
         }
+        assert!(
+            matches!(prepare(root.path(), T, "a", 2), Err(PrepareError::Stale { newer: 3 })),
+            "an existing directory is not reused once a newer epoch exists"
+        );
         assert!(read_split_marker(root.path(), T, "a").unwrap().is_none());
         let split = ReportSplitRequest { server_id: "s".into(), ..Default::default() };
         fs::write(tablet_dir(root.path(), T, "a").join("SPLIT"), split.encode_to_vec()).unwrap();
