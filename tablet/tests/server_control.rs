@@ -180,3 +180,53 @@ async fn split_marker_and_schema_updates() {
     assert_eq!(ctl.update_schema(bad).await.unwrap_err().code(), Code::InvalidArgument);
     server.stop().await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn unload_waits_for_an_open_read_stream() {
+    let root = tempfile::tempdir().unwrap();
+    let mut cfg = config(root.path());
+    cfg.limits.chunks = tablet::chunks::ChunkLimits { max_chunk_value_bytes: 16 << 10, max_message_bytes: 16 << 10 };
+    let server = Running::start(cfg).await;
+    let mut ctl = server.control().await;
+    let mut c = server.data().await;
+    ctl.load_tablet(load(descriptor("a", b"", b"", 1))).await.unwrap();
+    let value = vec![5u8; 100 << 10];
+    for i in 0..200 {
+        c.mutate_row(mutate(format!("r{i:03}").as_bytes(), vec![set("cf1", b"q", 1000, &value)])).await.unwrap();
+    }
+    // 20 MB in 16 KiB messages: the producer blocks long before it is done.
+    let mut stream = c.read_rows(read_all_rows()).await.unwrap().into_inner();
+    let mut messages = vec![stream.message().await.unwrap().unwrap()];
+
+    let mut unloader = ctl.clone();
+    let unload = tokio::spawn(async move {
+        unloader
+            .unload_tablet(UnloadTabletRequest {
+                table_id: "t00000000000000aa".into(),
+                tablet_id: "a".into(),
+                epoch: 1,
+            })
+            .await
+    });
+    eventually("the tablet to be unloading", std::time::Duration::from_secs(20), || {
+        let mut ctl = ctl.clone();
+        async move {
+            let s = ctl.status(StatusRequest {}).await.unwrap().into_inner();
+            s.tablets.first().is_some_and(|t| t.state == TabletState::Unloading as i32)
+        }
+    })
+    .await;
+    let e = c.mutate_row(mutate(b"r000", vec![set("cf1", b"q", 2000, b"late")])).await.unwrap_err();
+    assert!(is_not_serving(&e), "no new request while unloading: {e:?}");
+    assert!(!unload.is_finished(), "the unload waits for the stream");
+
+    while let Some(m) = stream.message().await.unwrap() {
+        messages.push(m);
+    }
+    let rows = merge(&messages);
+    assert_eq!(rows.len(), 200, "the stream in flight was finished, not cut");
+    assert!(rows.iter().all(|r| r.families[0].columns[0].cells[0].value == value));
+    unload.await.unwrap().unwrap();
+    assert!(ctl.status(StatusRequest {}).await.unwrap().into_inner().tablets.is_empty());
+    server.stop().await;
+}

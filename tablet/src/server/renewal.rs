@@ -69,7 +69,6 @@ pub(crate) async fn run(shared: Arc<Shared>, master: String, address: String, mu
                 warn!(message = %status.message(), "the master refused the renewal");
                 lose(&shared, &address, "renewal refused").await;
                 interval = UNLEASED_RETRY;
-                continue;
             }
             Ok(Err(status)) => warn!(code = ?status.code(), message = %status.message(), "lease renewal failed"),
             Err(_) => warn!(timeout = ?shared.config.renew_timeout, "lease renewal timed out"),
