@@ -16,9 +16,14 @@
 //! 5. The last chunk of a row has `commit_row = true` (and `value_size = 0`).
 //! 6. A row with no cells is never sent (Bigtable never returns empty rows).
 //!
-//! Chunks are batched into messages of about `max_message_bytes` (a row may span
-//! messages; a message may hold many rows). Rows are pushed one at a time, so a whole
-//! response never has to be in memory.
+//! 7. A row never spans messages: the official Python client takes the first chunk of
+//!    every message for the start of a row (its `chunk_stream` checks that chunk's key
+//!    against the last row's), so a continuation at the head of a message breaks it.
+//!
+//! Whole rows are batched into messages of at most `max_message_bytes`; a row larger than
+//! that goes alone in one message (so the gRPC message limit bounds the row size, as it
+//! does in Bigtable). Rows are pushed one at a time, so a whole response never has to be in
+//! memory.
 //!
 //! ```text
 //!  row "r1": cf:a@2000 "x", cf:b@1000 <2.5 KiB>, cg:a@1000 "y"      (chunk limit 1 KiB)
@@ -51,9 +56,9 @@ pub const DEFAULT_MAX_MESSAGE_BYTES: usize = 1 << 20;
 pub struct ChunkLimits {
     /// Largest value piece per chunk; longer values are split (rule 4). At least 1.
     pub max_chunk_value_bytes: usize,
-    /// A message is closed once adding the next chunk would take it past this many
-    /// encoded bytes. A message always takes at least one chunk, so a single chunk larger
-    /// than the budget (a huge row key) still goes out, alone.
+    /// A message is closed before a row that would take it past this many encoded bytes
+    /// (or right after a row that fills it). A message always takes at least one row, so a
+    /// row larger than the budget still goes out, alone.
     pub max_message_bytes: usize,
 }
 
@@ -122,11 +127,8 @@ impl ChunkEncoder {
         }
         self.last_row = Some(row.key.clone());
 
-        let mut out = Vec::new();
+        let mut chunks: Vec<CellChunk> = Vec::new();
         let mut first_of_row = true;
-        // Each chunk is held back until the next one exists, so the row's last chunk can get
-        // `commit_row` before it goes into a message (which `add` may already have closed).
-        let mut held: Option<CellChunk> = None;
         for family in &row.families {
             let mut first_of_family = true;
             for column in &family.columns {
@@ -160,9 +162,7 @@ impl ChunkEncoder {
                                 ))
                             })?;
                         }
-                        if let Some(prev) = held.replace(chunk) {
-                            self.add(prev, &mut out);
-                        }
+                        chunks.push(chunk);
                         first_of_row = false;
                         first_of_family = false;
                         first_of_column = false;
@@ -170,11 +170,10 @@ impl ChunkEncoder {
                 }
             }
         }
-        if let Some(mut last) = held {
+        if let Some(last) = chunks.last_mut() {
             last.row_status = Some(RowStatus::CommitRow(true));
-            self.add(last, &mut out);
         }
-        Ok(out)
+        Ok(self.add_row(chunks))
     }
 
     /// The last, partly filled message, if it holds anything.
@@ -182,18 +181,28 @@ impl ChunkEncoder {
         (!self.pending.chunks.is_empty()).then_some(self.pending)
     }
 
-    /// Adds `chunk` to the pending message, first moving that message to `out` when the
-    /// chunk would take it past the budget.
-    fn add(&mut self, chunk: CellChunk, out: &mut Vec<ReadRowsResponse>) {
-        let len = chunk.encoded_len();
+    /// Adds one row's chunks to the pending message, first closing that message when the
+    /// row would take it past the budget, and closing it after the row when it is full.
+    /// Returns the closed messages.
+    fn add_row(&mut self, chunks: Vec<CellChunk>) -> Vec<ReadRowsResponse> {
+        let mut out = Vec::new();
         // Field 1, length-delimited: one tag byte, the length, the chunk.
-        let framed = 1 + prost::length_delimiter_len(len) + len;
-        if !self.pending.chunks.is_empty() && self.pending_bytes + framed > self.limits.max_message_bytes {
+        let framed = |c: &CellChunk| {
+            let len = c.encoded_len();
+            1 + prost::length_delimiter_len(len) + len
+        };
+        let row_bytes: usize = chunks.iter().map(framed).sum();
+        if !self.pending.chunks.is_empty() && self.pending_bytes + row_bytes > self.limits.max_message_bytes {
             out.push(std::mem::take(&mut self.pending));
             self.pending_bytes = 0;
         }
-        self.pending.chunks.push(chunk);
-        self.pending_bytes += framed;
+        self.pending.chunks.extend(chunks);
+        self.pending_bytes += row_bytes;
+        if self.pending_bytes >= self.limits.max_message_bytes {
+            out.push(std::mem::take(&mut self.pending));
+            self.pending_bytes = 0;
+        }
+        out
     }
 }
 
@@ -413,10 +422,23 @@ mod tests {
     }
 
     #[test]
-    fn a_chunk_larger_than_the_budget_goes_alone() {
-        let rows = vec![row("r", vec![("cf", vec![("q", vec![cell(1000, &[1u8; 500], &[]), cell(0, b"x", &[])])])])];
-        let msgs = encode(ChunkLimits { max_message_bytes: 100, max_chunk_value_bytes: 1 << 20 }, &rows);
-        assert_eq!(msgs.iter().map(|m| m.chunks.len()).collect::<Vec<_>>(), vec![1, 1]);
+    fn rows_never_span_messages_and_a_big_row_goes_alone() {
+        let rows = vec![
+            row("a", vec![("cf", vec![("q", vec![cell(1000, b"x", &[])])])]),
+            row("b", vec![("cf", vec![("q", vec![cell(1000, &[1u8; 500], &[]), cell(0, b"x", &[])])])]),
+            row("c", vec![("cf", vec![("q", vec![cell(1000, b"y", &[])])])]),
+        ];
+        let msgs = encode(ChunkLimits { max_message_bytes: 100, max_chunk_value_bytes: 64 }, &rows);
+        let per_message: Vec<Vec<u8>> = msgs
+            .iter()
+            .map(|m| m.chunks.iter().filter(|c| !c.row_key.is_empty()).map(|c| c.row_key[0]).collect())
+            .collect();
+        assert_eq!(per_message, vec![vec![b'a'], vec![b'b'], vec![b'c']]);
+        for m in &msgs {
+            assert!(!m.chunks[0].row_key.is_empty(), "every message starts a row");
+            assert!(m.chunks.last().unwrap().row_status.is_some(), "every message ends a row");
+        }
+        assert_eq!(msgs[1].chunks.len(), 9, "the 500-byte value in 8 pieces, then the second cell");
         assert_eq!(merge(&chunks(&msgs)), rows);
     }
 
