@@ -62,7 +62,6 @@ fn main() -> ExitCode {
     match runtime.block_on(run(args)) {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) => {
-            error!("{e}");
             eprintln!("tablet-server: {e}");
             ExitCode::FAILURE
         }
