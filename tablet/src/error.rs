@@ -3,7 +3,8 @@
 //! Callers (the server, later) map the variants to gRPC codes: `InvalidArgument` to
 //! INVALID_ARGUMENT, `NotFound` to NOT_FOUND, `RowOutOfRange` to the "not serving this row"
 //! answer that makes a client refresh its tablet locations, `Corruption` and `Engine` to
-//! INTERNAL (or the engine's own classification).
+//! INTERNAL (or the engine's own classification). `InvalidChunk` arises on the client side
+//! only (a server's response stream that breaks the ReadRows chunk rules).
 
 /// The result type of every fallible call in this crate.
 pub type Result<T, E = Error> = std::result::Result<T, E>;
@@ -40,6 +41,19 @@ pub enum Error {
         key: Vec<u8>,
         /// What is wrong with it, with the byte offset.
         reason: String,
+    },
+    /// A `ReadRows` response stream broke a rule of the chunk protocol (found on the client
+    /// side by [`crate::reassemble::ChunkMerger`]). `chunk` counts chunks from 0 over the
+    /// whole stream; for a rule about the stream's end or `last_scanned_row_key`, it is the
+    /// number of chunks received.
+    #[error("invalid ReadRows chunk {chunk}: {rule}: {detail}")]
+    InvalidChunk {
+        /// Index of the offending chunk in the stream.
+        chunk: u64,
+        /// The rule broken.
+        rule: crate::reassemble::ChunkRule,
+        /// What the chunk held, and the row it was in.
+        detail: String,
     },
     /// The engine failed (I/O, corruption on disk, closed database...).
     #[error(transparent)]

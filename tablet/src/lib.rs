@@ -11,8 +11,13 @@
 //! - [`filter`]: `RowFilter` evaluation, compiled once per request, applied per row.
 //! - [`gc`] and [`schema`]: per-family GC rules, hidden at read time and removed by the
 //!   engine's compaction filter.
-//! - [`tablet`]: a row range `[start, end)` served from one engine `Db`.
-//! - [`chunks`]: rows as a ReadRows response stream (the chunk rules clients enforce).
+//! - [`tablet`]: a row range `[start, end)` served from one engine `Db`, with its row
+//!   operations: [`scan`] (streaming, forward or reversed reads), [`conditional`]
+//!   (check-and-mutate), [`read_modify_write`] (append / increment), [`drop_range`]
+//!   (dropping rows by prefix or all).
+//! - [`chunks`]: rows as a ReadRows response stream (the chunk rules clients enforce);
+//!   [`reassemble`]: the client side, turning response chunks back into rows under every
+//!   rule official clients enforce.
 //! - [`server`]: the tablet server (gRPC data and control services, lease client).
 //!
 //! ```
@@ -39,6 +44,8 @@
 pub mod cells;
 pub mod chunks;
 pub mod clock;
+pub mod conditional;
+pub mod drop_range;
 pub mod error;
 pub mod filter;
 pub mod gc;
@@ -46,16 +53,22 @@ pub mod keys;
 pub mod locks;
 pub mod mutation;
 pub mod proto;
+pub mod read_modify_write;
+pub mod reassemble;
 pub mod rowset;
+pub mod scan;
 pub mod schema;
 pub mod server;
 pub mod tablet;
 
 pub use clock::{Clock, ManualClock, SystemClock};
+pub use drop_range::{DropLimits, DropStats};
 pub use error::{Error, Result};
 pub use filter::CompiledFilter;
 pub use gc::{GcFilterFactory, GcRule};
 pub use keys::CellKey;
 pub use locks::{RowGuard, RowLocks};
+pub use reassemble::{ChunkMerger, ChunkRule};
+pub use scan::RowScan;
 pub use schema::{Schema, SharedSchema};
 pub use tablet::{Tablet, TabletOptions};

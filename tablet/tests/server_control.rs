@@ -230,3 +230,40 @@ async fn unload_waits_for_an_open_read_stream() {
     assert!(ctl.status(StatusRequest {}).await.unwrap().into_inner().tablets.is_empty());
     server.stop().await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn drop_row_range_by_prefix_and_all() {
+    use tablet::proto::bt::internal::v1::tablet_drop_row_range_request::Target;
+    use tablet::proto::bt::internal::v1::TabletDropRowRangeRequest;
+
+    let root = tempfile::tempdir().unwrap();
+    let server = Running::start(config(root.path())).await;
+    let mut ctl = server.control().await;
+    let mut c = server.data().await;
+    ctl.load_tablet(load(descriptor("a", b"", b"", 2))).await.unwrap();
+    for key in ["user#1", "user#2", "video#1", "video#2"] {
+        c.mutate_row(mutate(key.as_bytes(), vec![set("cf1", b"q", 1000, b"v")])).await.unwrap();
+    }
+    let drop = |epoch, target| TabletDropRowRangeRequest {
+        table_id: "t00000000000000aa".into(),
+        tablet_id: "a".into(),
+        epoch,
+        target,
+    };
+    ctl.drop_row_range(drop(2, Some(Target::RowKeyPrefix(b"user#".to_vec())))).await.unwrap();
+    assert_eq!(read_keys_of(&mut c, read_all_rows()).await, vec!["video#1", "video#2"]);
+    assert_eq!(
+        ctl.drop_row_range(drop(1, Some(Target::DeleteAllDataFromTable(true)))).await.unwrap_err().code(),
+        Code::FailedPrecondition
+    );
+    assert_eq!(ctl.drop_row_range(drop(2, None)).await.unwrap_err().code(), Code::InvalidArgument);
+    assert_eq!(
+        ctl.drop_row_range(drop(2, Some(Target::RowKeyPrefix(vec![])))).await.unwrap_err().code(),
+        Code::InvalidArgument
+    );
+    ctl.drop_row_range(drop(2, Some(Target::DeleteAllDataFromTable(true)))).await.unwrap();
+    assert!(read_keys_of(&mut c, read_all_rows()).await.is_empty());
+    let other = TabletDropRowRangeRequest { tablet_id: "zz".into(), ..drop(2, None) };
+    assert_eq!(ctl.drop_row_range(other).await.unwrap_err().code(), Code::NotFound);
+    server.stop().await;
+}

@@ -257,3 +257,87 @@ async fn oversized_values_and_messages_are_refused() {
     assert_eq!(read_keys_of(&mut c, read_all_rows()).await, vec!["r"]);
     server.stop().await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn check_and_mutate_and_read_modify_write() {
+    use tablet::proto::bigtable::read_modify_write_rule::Rule;
+    use tablet::proto::bigtable::{CheckAndMutateRowRequest, ReadModifyWriteRowRequest, ReadModifyWriteRule};
+
+    let root = tempfile::tempdir().unwrap();
+    let server = Running::start(static_config(root.path())).await;
+    let mut c = server.data().await;
+    c.mutate_row(mutate(b"r", vec![set("cf1", b"status", 1000, b"new")])).await.unwrap();
+
+    let cam = |value: &[u8], then: &[u8]| CheckAndMutateRowRequest {
+        table_name: TABLE.into(),
+        row_key: b"r".to_vec(),
+        // The newest status is `value`.
+        predicate_filter: Some(filter(Filter::Chain(Chain {
+            filters: vec![
+                filter(Filter::ColumnQualifierRegexFilter(b"status".to_vec())),
+                filter(Filter::CellsPerColumnLimitFilter(1)),
+                filter(Filter::ValueRegexFilter(value.to_vec())),
+            ],
+        }))),
+        true_mutations: vec![set("cf1", b"status", 2000, then)],
+        false_mutations: vec![set("cf1", b"missed", 2000, b"x")],
+        ..Default::default()
+    };
+    assert!(c.check_and_mutate_row(cam(b"new", b"claimed")).await.unwrap().into_inner().predicate_matched);
+    assert!(!c.check_and_mutate_row(cam(b"new", b"again")).await.unwrap().into_inner().predicate_matched);
+    let row = read(&mut c, read_keys(&[b"r"])).await.unwrap();
+    assert_eq!(cell_lines(&row[0]), vec!["cf1:missed@2000=x", "cf1:status@2000=claimed", "cf1:status@1000=new"]);
+    let empty = CheckAndMutateRowRequest { true_mutations: vec![], false_mutations: vec![], ..cam(b"x", b"y") };
+    assert_eq!(c.check_and_mutate_row(empty).await.unwrap_err().code(), Code::InvalidArgument);
+
+    let rmw = |rules: Vec<ReadModifyWriteRule>| ReadModifyWriteRowRequest {
+        table_name: TABLE.into(),
+        row_key: b"counter".to_vec(),
+        rules,
+        ..Default::default()
+    };
+    let incr = |n: i64| ReadModifyWriteRule {
+        family_name: "cf1".into(),
+        column_qualifier: b"n".to_vec(),
+        rule: Some(Rule::IncrementAmount(n)),
+    };
+    c.read_modify_write_row(rmw(vec![incr(5)])).await.unwrap();
+    let row = c.read_modify_write_row(rmw(vec![incr(-2)])).await.unwrap().into_inner().row.unwrap();
+    assert_eq!(row.families[0].columns[0].cells[0].value, 3i64.to_be_bytes());
+    let append = ReadModifyWriteRule {
+        family_name: "cf1".into(),
+        column_qualifier: b"s".to_vec(),
+        rule: Some(Rule::AppendValue(b"ab".to_vec())),
+    };
+    c.read_modify_write_row(rmw(vec![append.clone(), append])).await.unwrap();
+    let row = read(&mut c, read_keys(&[b"counter"])).await.unwrap();
+    assert_eq!(row[0].families[0].columns[1].cells[0].value, b"abab");
+    let bad = ReadModifyWriteRule { family_name: "nope".into(), ..incr(1) };
+    assert_eq!(c.read_modify_write_row(rmw(vec![bad])).await.unwrap_err().code(), Code::NotFound);
+    server.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_crates_own_chunk_merger_accepts_the_stream() {
+    let root = tempfile::tempdir().unwrap();
+    let mut config = static_config(root.path());
+    config.limits.chunks = ChunkLimits { max_chunk_value_bytes: 1000, max_message_bytes: 4000 };
+    let server = Running::start(config).await;
+    let mut c = server.data().await;
+    for i in 0..30 {
+        let value = vec![i as u8; 700 * (i % 5)];
+        let mutations =
+            vec![set("cf1", b"a", 1000, &value), set("cf1", b"b", 1000, b"x"), set("cf2", b"c", 3000, &value)];
+        c.mutate_row(mutate(format!("k{i:02}").as_bytes(), mutations)).await.unwrap();
+    }
+    for reversed in [false, true] {
+        let messages = read_raw(&mut c, ReadRowsRequest { reversed, ..read_all_rows() }).await.unwrap();
+        let merged: Vec<_> = tablet::ChunkMerger::merge(messages.clone(), reversed).collect::<Result<_, _>>().unwrap();
+        assert_eq!(merged.len(), 30);
+        if !reversed {
+            assert_eq!(merged, merge(&messages));
+        }
+        assert_eq!(merged[0].key, if reversed { b"k29".to_vec() } else { b"k00".to_vec() });
+    }
+    server.stop().await;
+}

@@ -11,7 +11,8 @@
 //! - Status: the server id and every tablet with its state.
 //! - UpdateSchema: replaces the families of every held tablet of the table (none held:
 //!   nothing to do, OK).
-//! - DropRowRange: arrives with `Tablet::drop_row_range`.
+//! - DropRowRange: deletes the tablet's rows with a key prefix, or all of them
+//!   (`Tablet::drop_row_range`); checks the tablet and epoch as unload does, needs a lease.
 
 use std::sync::Arc;
 
@@ -20,9 +21,11 @@ use tracing::info;
 
 use super::config::parse_table_name;
 use super::epoch_dir::{self, PrepareError};
+use super::status::{from_tablet_error, not_serving};
 use super::Shared;
 use crate::keys::escape_for_display;
 use crate::proto::bt::internal::v1::tablet_control_server::TabletControl;
+use crate::proto::bt::internal::v1::tablet_drop_row_range_request::Target;
 use crate::proto::bt::internal::v1::{
     LoadTabletRequest, LoadTabletResponse, StatusRequest, StatusResponse, TabletDescriptor, TabletDropRowRangeRequest,
     TabletDropRowRangeResponse, UnloadTabletRequest, UnloadTabletResponse, UpdateSchemaRequest, UpdateSchemaResponse,
@@ -141,13 +144,24 @@ impl TabletControl for ControlService {
                 req.epoch
             )));
         }
-        if req.target.is_none() {
-            return Err(Status::invalid_argument(
-                "drop row range: no target (row_key_prefix or delete_all_data_from_table)",
-            ));
+        let prefix = match req.target {
+            Some(Target::RowKeyPrefix(p)) => Some(p),
+            Some(Target::DeleteAllDataFromTable(true)) => None,
+            Some(Target::DeleteAllDataFromTable(false)) | None => {
+                return Err(Status::invalid_argument(
+                    "drop row range: no target (row_key_prefix or delete_all_data_from_table = true)",
+                ))
+            }
+        };
+        if !self.shared.lease.is_valid() {
+            return Err(Status::unavailable("this server holds no valid lease; it drops no rows"));
         }
-        // MERGE: enter the tablet and run `tablet.drop_row_range(target)` on a blocking thread
-        // (row-ops branch).
-        Err(Status::unimplemented("DropRowRange is not implemented by this tablet server yet"))
+        let guard = held.enter().ok_or_else(|| not_serving(format!("tablet {} is not serving", held.name())))?;
+        let stats = tokio::task::spawn_blocking(move || guard.tablet.drop_row_range(prefix.as_deref()))
+            .await
+            .map_err(|e| Status::internal(format!("drop task failed: {e}")))?
+            .map_err(|e| from_tablet_error(&e))?;
+        info!(tablet = %held.name(), rows = stats.rows, cells = stats.cells, "rows dropped");
+        Ok(Response::new(TabletDropRowRangeResponse {}))
     }
 }

@@ -18,10 +18,10 @@ use super::{read, Shared};
 use crate::proto::bigtable::bigtable_server::Bigtable;
 use crate::proto::bigtable::mutation::Mutation as Kind;
 use crate::proto::bigtable::{
-    mutate_rows_response, CheckAndMutateRowRequest, CheckAndMutateRowResponse, MutateRowRequest, MutateRowResponse,
-    MutateRowsRequest, MutateRowsResponse, Mutation, PingAndWarmRequest, PingAndWarmResponse,
-    ReadModifyWriteRowRequest, ReadModifyWriteRowResponse, ReadRowsRequest, ReadRowsResponse, SampleRowKeysRequest,
-    SampleRowKeysResponse,
+    mutate_rows_response, read_modify_write_rule, CheckAndMutateRowRequest, CheckAndMutateRowResponse,
+    MutateRowRequest, MutateRowResponse, MutateRowsRequest, MutateRowsResponse, Mutation, PingAndWarmRequest,
+    PingAndWarmResponse, ReadModifyWriteRowRequest, ReadModifyWriteRowResponse, ReadRowsRequest, ReadRowsResponse,
+    SampleRowKeysRequest, SampleRowKeysResponse,
 };
 
 /// A server-streaming response.
@@ -104,13 +104,19 @@ impl DataService {
             .map_err(|_| super::status::not_serving("the lease ran out before the write could be acknowledged"))
     }
 
-    /// Validation and routing shared by the single-row calls that are not wired yet.
-    fn check_single_row(&self, table: &str, row: &[u8], mutations: usize) -> Result<(), Status> {
+    /// Validation and routing shared by the single-row read-and-write calls.
+    fn route_single_row(
+        &self,
+        table: &str,
+        row: &[u8],
+        mutations: usize,
+        values: usize,
+    ) -> Result<super::tablets::TabletGuard, Status> {
         self.shared.check_lease()?;
         let limits = &self.shared.config.limits;
         check_row_key(limits, row, "request").map_err(Status::invalid_argument)?;
-        check_request_size(limits, mutations, 0)?;
-        self.shared.tablets.route_row(table, row).map(drop).map_err(|m| self.shared.miss(table, m))
+        check_request_size(limits, mutations, values)?;
+        self.shared.tablets.route_row(table, row).map_err(|m| self.shared.miss(table, m))
     }
 }
 
@@ -230,10 +236,25 @@ impl Bigtable for DataService {
     ) -> Result<Response<CheckAndMutateRowResponse>, Status> {
         let req = request.into_inner();
         let table = table_of(&req.table_name, &req.authorized_view_name)?;
-        self.check_single_row(table, &req.row_key, req.true_mutations.len() + req.false_mutations.len())?;
-        // MERGE: `guard.tablet.check_and_mutate_row(row, predicate_filter, true, false)` on a
-        // blocking thread (row-ops branch), then `self.ack()`.
-        Err(Status::unimplemented("CheckAndMutateRow is not implemented by this tablet server yet"))
+        let count = req.true_mutations.len() + req.false_mutations.len();
+        let values = value_bytes(&req.true_mutations) + value_bytes(&req.false_mutations);
+        let guard = self.route_single_row(table, &req.row_key, count, values)?;
+        let matched = joined(
+            tokio::task::spawn_blocking(move || {
+                guard
+                    .tablet
+                    .check_and_mutate_row(
+                        &req.row_key,
+                        req.predicate_filter.as_ref(),
+                        &req.true_mutations,
+                        &req.false_mutations,
+                    )
+                    .map_err(|e| from_tablet_error(&e))
+            })
+            .await,
+        )?;
+        self.ack()?;
+        Ok(Response::new(CheckAndMutateRowResponse { predicate_matched: matched }))
     }
 
     async fn ping_and_warm(
@@ -261,9 +282,22 @@ impl Bigtable for DataService {
     ) -> Result<Response<ReadModifyWriteRowResponse>, Status> {
         let req = request.into_inner();
         let table = table_of(&req.table_name, &req.authorized_view_name)?;
-        self.check_single_row(table, &req.row_key, req.rules.len())?;
-        // MERGE: `guard.tablet.read_modify_write_row(row, rules)` on a blocking thread
-        // (row-ops branch), then `self.ack()`, answering the new cells.
-        Err(Status::unimplemented("ReadModifyWriteRow is not implemented by this tablet server yet"))
+        let values = req
+            .rules
+            .iter()
+            .map(|r| match &r.rule {
+                Some(read_modify_write_rule::Rule::AppendValue(v)) => v.len(),
+                _ => 0,
+            })
+            .sum();
+        let guard = self.route_single_row(table, &req.row_key, req.rules.len(), values)?;
+        let row = joined(
+            tokio::task::spawn_blocking(move || {
+                guard.tablet.read_modify_write_row(&req.row_key, &req.rules).map_err(|e| from_tablet_error(&e))
+            })
+            .await,
+        )?;
+        self.ack()?;
+        Ok(Response::new(ReadModifyWriteRowResponse { row: Some(row) }))
     }
 }

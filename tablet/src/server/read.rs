@@ -6,6 +6,8 @@
 //! not covered by serving tablets (not serving). The tablets are entered then, so none of
 //! them can close under the stream. The producer stops at `rows_limit` rows, when the
 //! client goes away, or when the lease runs out (then the stream ends "not serving").
+//! Each tablet is read through `Tablet::scan`: one consistent view per tablet, one row in
+//! memory at a time.
 
 use std::sync::Arc;
 
@@ -20,7 +22,7 @@ use super::Shared;
 use crate::chunks::ChunkEncoder;
 use crate::filter;
 use crate::keys::KeyRange;
-use crate::proto::bigtable::{ReadRowsRequest, ReadRowsResponse, Row, RowFilter, RowSet};
+use crate::proto::bigtable::{ReadRowsRequest, ReadRowsResponse, RowFilter, RowSet};
 use crate::rowset::row_set_key_ranges;
 
 /// Messages buffered between the producer and the network.
@@ -80,18 +82,20 @@ impl Job {
             if self.limit == 0 {
                 break;
             }
-            // MERGE: `guard.tablet.scan(&self.rows, self.filter.as_ref(), self.reversed)` (row-ops
-            // branch) reads lazily; until then each tablet's part is read whole.
-            let rows: Vec<Row> = match guard.tablet.read_rows_filtered(&self.rows, self.filter.as_ref()) {
-                Ok(rows) => rows,
+            // One engine iterator per tablet, one row in memory at a time; stopping early
+            // (the limit, a client gone) stops reading the engine.
+            let scan = match guard.tablet.scan(&self.rows, self.filter.as_ref(), self.reversed) {
+                Ok(scan) => scan,
                 Err(e) => return self.fail(from_tablet_error(&e)),
             };
-            let ordered: Box<dyn Iterator<Item = Row>> =
-                if self.reversed { Box::new(rows.into_iter().rev()) } else { Box::new(rows.into_iter()) };
-            for row in ordered {
+            for row in scan {
                 if self.limit == 0 {
                     break;
                 }
+                let row = match row {
+                    Ok(row) => row,
+                    Err(e) => return self.fail(from_tablet_error(&e)),
+                };
                 let messages = match encoder.push_row(&row) {
                     Ok(m) => m,
                     Err(e) => return self.fail(Status::internal(e.to_string())),

@@ -37,6 +37,8 @@ pub fn from_tablet_error(err: &Error) -> Status {
         Error::NotFound(_) => Status::not_found(err.to_string()),
         Error::RowOutOfRange { .. } => not_serving(err),
         Error::Corruption { .. } => Status::internal(err.to_string()),
+        // Raised by the client-side chunk merger only; a server never sees it from a tablet.
+        Error::InvalidChunk { .. } => Status::internal(err.to_string()),
         Error::Engine(e) => match e {
             engine::Error::InvalidArgument(_) => Status::invalid_argument(err.to_string()),
             engine::Error::Closed => not_serving(format_args!("the tablet was closed ({err})")),

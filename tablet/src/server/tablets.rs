@@ -63,7 +63,7 @@ impl HeldTablet {
     }
 
     /// Enters the tablet if it is serving.
-    fn enter(self: &Arc<Self>) -> Option<TabletGuard> {
+    pub(crate) fn enter(self: &Arc<Self>) -> Option<TabletGuard> {
         let mut g = self.gate.inner.lock();
         if g.state != TabletState::Serving {
             return None;
