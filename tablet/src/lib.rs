@@ -21,6 +21,8 @@
 //!   compaction filter that drops rows outside the range, samples, split points).
 //! - [`layout`]: where tablets live under the data root, epoch directories and fencing,
 //!   the `SPLIT` marker (`docs/cluster.md`).
+//! - [`chunks`]: rows as a ReadRows response stream (the chunk rules clients enforce).
+//! - [`server`]: the tablet server (gRPC data and control services, lease client).
 //!
 //! ```
 //! use tablet::proto::bigtable::{mutation, Mutation};
@@ -44,6 +46,7 @@
 //! ```
 
 pub mod cells;
+pub mod chunks;
 pub mod clock;
 pub mod conditional;
 pub mod drop_range;
@@ -62,6 +65,7 @@ pub mod reassemble;
 pub mod rowset;
 pub mod scan;
 pub mod schema;
+pub mod server;
 pub mod split;
 pub mod tablet;
 
