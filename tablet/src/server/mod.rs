@@ -245,11 +245,13 @@ impl Shared {
     }
 
     /// The answer for a request that found no tablet: an unknown table is `NOT_FOUND` in
-    /// static mode (the server knows every table) and "not serving" under a master (the
-    /// table may live on other servers).
+    /// static mode (`--table` given: the server knows every table) and "not serving"
+    /// otherwise (the table may live on other servers; tablets come and go by LoadTablet).
     fn miss(&self, table: &str, miss: Miss) -> Status {
         match miss {
-            Miss::Table if self.lease.is_static() => Status::not_found(format!("table {table} not found")),
+            Miss::Table if self.lease.is_static() && !self.config.static_tables.is_empty() => {
+                Status::not_found(format!("table {table} not found"))
+            }
             Miss::Table => status::not_serving(format!("no tablet of table {table} is held by this server")),
             Miss::Rows(why) => status::not_serving(why),
         }
