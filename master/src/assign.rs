@@ -176,3 +176,228 @@ pub fn plan(input: &PlanInput<'_>) -> Vec<Action> {
     actions.extend(unloads);
     actions
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::leases::{Held, Report};
+    use crate::state::{Change, TableRecord, TabletRecord};
+    use tablet::proto::bt::internal::v1::TabletState;
+
+    const T: Timing = Timing { lease_ms: 1000, margin_ms: 500 };
+
+    fn key(tablet: &str) -> TabletKey {
+        ("t1".to_string(), tablet.to_string())
+    }
+
+    /// A table `t1` with tablets `a` [, m) and `b` [m, ), as given.
+    fn map(tablets: &[(&str, u64, Option<&str>, Assignment)]) -> MasterMap {
+        let mut m = MasterMap::new();
+        m.apply(Change::PutTable(TableRecord {
+            name: "projects/p/instances/i/tables/x".into(),
+            table_id: "t1".into(),
+            ..Default::default()
+        }));
+        for (i, (id, epoch, holder, state)) in tablets.iter().enumerate() {
+            let (start, end): (&[u8], &[u8]) = if i == 0 { (b"", b"m") } else { (b"m", b"") };
+            let mut t = TabletRecord {
+                table_id: "t1".into(),
+                tablet_id: id.to_string(),
+                start_key: start.to_vec(),
+                end_key: end.to_vec(),
+                epoch: *epoch,
+                ..Default::default()
+            };
+            t.set_holder(holder.map(|h| (h, "addr")), *state);
+            m.apply(Change::PutTablet(t));
+        }
+        m
+    }
+
+    fn report(at_ms: u64, held: &[(&str, u64)]) -> Report {
+        Report {
+            at_ms,
+            tablets: held
+                .iter()
+                .map(|(t, e)| (key(t), Held { epoch: *e, state: TabletState::Serving as i32 }))
+                .collect(),
+        }
+    }
+
+    fn run(map: &MasterMap, servers: &ServerTable, now_ms: u64) -> Vec<Action> {
+        plan(&PlanInput { map, servers, in_flight: &HashSet::new(), confirmed_at: &HashMap::new(), now_ms, timing: T })
+    }
+
+    #[test]
+    fn unassigned_tablets_go_to_the_least_loaded_server_at_the_next_epoch() {
+        let m = map(&[("a", 0, None, Assignment::Unassigned), ("b", 4, None, Assignment::Unassigned)]);
+        let mut s = ServerTable::new();
+        s.renew("s2", "h:2", None, 0).unwrap();
+        s.renew("s1", "h:1", None, 0).unwrap();
+        assert_eq!(
+            run(&m, &s, 10),
+            [
+                Action::Assign { tablet: key("a"), server_id: "s1".into(), epoch: 1 },
+                Action::Assign { tablet: key("b"), server_id: "s2".into(), epoch: 5 },
+            ]
+        );
+        // No server: nothing to do.
+        assert!(run(&m, &ServerTable::new(), 10).is_empty());
+        // A tablet with a load in flight is left alone.
+        let in_flight: HashSet<TabletKey> = [key("a")].into();
+        let actions = plan(&PlanInput {
+            map: &m,
+            servers: &s,
+            in_flight: &in_flight,
+            confirmed_at: &HashMap::new(),
+            now_ms: 10,
+            timing: T,
+        });
+        assert_eq!(actions, [Action::Assign { tablet: key("b"), server_id: "s1".into(), epoch: 5 }]);
+    }
+
+    #[test]
+    fn a_dead_servers_tablets_move_only_after_lease_plus_margin() {
+        let m = map(&[("a", 3, Some("s1"), Assignment::Serving), ("b", 7, Some("s2"), Assignment::Serving)]);
+        let mut s = ServerTable::new();
+        s.renew("s1", "h:1", Some(report(0, &[("a", 3)])), 0).unwrap();
+        s.renew("s2", "h:2", Some(report(0, &[("b", 7)])), 0).unwrap();
+        // s2 keeps renewing; s1 falls silent at 0.
+        s.renew("s2", "h:2", Some(report(1400, &[("b", 7)])), 1400).unwrap();
+        // Past its lease but within the margin: s1 keeps its tablet, and gets no new one.
+        assert!(run(&m, &s, 1500).is_empty());
+        // Past lease + margin: declared dead, its tablet goes to s2 at epoch + 1.
+        assert_eq!(
+            run(&m, &s, 1501),
+            [
+                Action::DeclareDead { server_id: "s1".into() },
+                Action::Assign { tablet: key("a"), server_id: "s2".into(), epoch: 4 },
+            ]
+        );
+        // Once declared, it is not declared again.
+        s.mark_dead("s1");
+        assert_eq!(run(&m, &s, 1600), [Action::Assign { tablet: key("a"), server_id: "s2".into(), epoch: 4 }]);
+        // If every server is silent, nothing is assigned to anyone.
+        assert_eq!(run(&m, &s, 5000), [Action::DeclareDead { server_id: "s2".into() }]);
+    }
+
+    #[test]
+    fn a_stale_epoch_is_neither_adopted_nor_left_serving() {
+        // The map says `a` is at epoch 5 on s2; s1 still reports it at epoch 4.
+        let m = map(&[("a", 5, Some("s2"), Assignment::Serving), ("b", 1, Some("s2"), Assignment::Serving)]);
+        let mut s = ServerTable::new();
+        s.renew("s1", "h:1", Some(report(10, &[("a", 4)])), 10).unwrap();
+        s.renew("s2", "h:2", Some(report(10, &[("a", 5), ("b", 1)])), 10).unwrap();
+        let confirmed: HashMap<TabletKey, u64> = [(key("a"), 20), (key("b"), 20)].into();
+        let actions = plan(&PlanInput {
+            map: &m,
+            servers: &s,
+            in_flight: &HashSet::new(),
+            confirmed_at: &confirmed,
+            now_ms: 30,
+            timing: T,
+        });
+        assert_eq!(actions, [Action::Unload { server_id: "s1".into(), tablet: key("a"), epoch: 4 }]);
+        // A tablet of a deleted table is unloaded; an unknown tablet of a live table (a split
+        // child whose report is on its way) is not.
+        let mut s = ServerTable::new();
+        let mut r = report(10, &[("a", 5), ("b", 1), ("a-l5", 5)]);
+        r.tablets.insert(("t9".into(), "x".into()), Held { epoch: 2, state: TabletState::Serving as i32 });
+        s.renew("s2", "h:2", Some(r), 10).unwrap();
+        let actions = plan(&PlanInput {
+            map: &m,
+            servers: &s,
+            in_flight: &HashSet::new(),
+            confirmed_at: &confirmed,
+            now_ms: 30,
+            timing: T,
+        });
+        assert_eq!(actions, [Action::Unload { server_id: "s2".into(), tablet: ("t9".into(), "x".into()), epoch: 2 }]);
+    }
+
+    #[test]
+    fn split_children_stay_with_a_live_splitter_and_unassigned_ones_are_assigned() {
+        // After a split recorded from a live server, the children are Serving there.
+        let m = map(&[("a-l3", 3, Some("s1"), Assignment::Serving), ("a-r3", 3, Some("s1"), Assignment::Serving)]);
+        let mut s = ServerTable::new();
+        s.renew("s1", "h:1", Some(report(10, &[("a-l3", 3), ("a-r3", 3)])), 10).unwrap();
+        assert!(run(&m, &s, 20).is_empty());
+        // Found on a later load after the splitter died: unassigned at the split's epoch,
+        // then assigned at the next one, spread over the servers.
+        let m = map(&[("a-l3", 3, None, Assignment::Unassigned), ("a-r3", 3, None, Assignment::Unassigned)]);
+        let mut s = ServerTable::new();
+        s.renew("s1", "h:1", Some(report(10, &[])), 10).unwrap();
+        s.renew("s2", "h:2", None, 10).unwrap();
+        assert_eq!(
+            run(&m, &s, 20),
+            [
+                Action::Assign { tablet: key("a-l3"), server_id: "s1".into(), epoch: 4 },
+                Action::Assign { tablet: key("a-r3"), server_id: "s2".into(), epoch: 4 },
+            ]
+        );
+    }
+
+    #[test]
+    fn after_fail_over_what_live_servers_hold_is_adopted_not_reassigned() {
+        // The new master's map: `a` was loading on s1 at epoch 2 (the old master died before
+        // the answer), `b` serving on s9 which is gone.
+        let m = map(&[("a", 2, Some("s1"), Assignment::Loading), ("b", 6, Some("s9"), Assignment::Serving)]);
+        let mut s = ServerTable::new();
+        // Recovery presumed both recorded servers heard at 100; s1 answered Status holding
+        // `a` at epoch 2; a new server s3 registered.
+        s.presume("s1", "h:1", 100);
+        s.presume("s9", "h:9", 100);
+        s.record_status("s1", "h:1", report(100, &[("a", 2)]));
+        s.renew("s3", "h:3", Some(report(100, &[])), 100).unwrap();
+        assert_eq!(run(&m, &s, 120), [Action::Adopt { tablet: key("a"), server_id: "s1".into(), epoch: 2 }]);
+        // s9 may still hold a lease from the old master: `b` moves only after a whole
+        // lease + margin of silence.
+        s.renew("s1", "h:1", Some(report(1600, &[("a", 2)])), 1600).unwrap();
+        s.renew("s3", "h:3", Some(report(1600, &[])), 1600).unwrap();
+        // (The map still says "loading" because this test does not apply the adoption.)
+        assert_eq!(
+            run(&m, &s, 1601),
+            [
+                Action::DeclareDead { server_id: "s9".into() },
+                Action::Adopt { tablet: key("a"), server_id: "s1".into(), epoch: 2 },
+                Action::Assign { tablet: key("b"), server_id: "s3".into(), epoch: 7 },
+            ]
+        );
+    }
+
+    #[test]
+    fn a_tablet_missing_from_a_later_report_is_reloaded_at_the_same_epoch() {
+        let m = map(&[("a", 2, Some("s1"), Assignment::Serving), ("b", 2, Some("s1"), Assignment::Loading)]);
+        let mut s = ServerTable::new();
+        s.renew("s1", "h:1", Some(report(50, &[])), 50).unwrap();
+        // `a` confirmed at 40, report at 50 lacks it: reload; `b` loading, no RPC in
+        // flight: reload.
+        let confirmed: HashMap<TabletKey, u64> = [(key("a"), 40)].into();
+        let actions = plan(&PlanInput {
+            map: &m,
+            servers: &s,
+            in_flight: &HashSet::new(),
+            confirmed_at: &confirmed,
+            now_ms: 60,
+            timing: T,
+        });
+        assert_eq!(
+            actions,
+            [
+                Action::Reload { tablet: key("a"), server_id: "s1".into(), epoch: 2 },
+                Action::Reload { tablet: key("b"), server_id: "s1".into(), epoch: 2 },
+            ]
+        );
+        // A report older than the confirmation says nothing about `a`.
+        let confirmed: HashMap<TabletKey, u64> = [(key("a"), 55)].into();
+        let actions = plan(&PlanInput {
+            map: &m,
+            servers: &s,
+            in_flight: &HashSet::new(),
+            confirmed_at: &confirmed,
+            now_ms: 60,
+            timing: T,
+        });
+        assert_eq!(actions, [Action::Reload { tablet: key("b"), server_id: "s1".into(), epoch: 2 }]);
+    }
+}

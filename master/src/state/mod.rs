@@ -13,6 +13,9 @@ pub mod map;
 pub mod store;
 
 use std::path::{Path, PathBuf};
+use std::sync::Arc;
+
+use engine::Fs;
 
 use tablet::keys::escape_for_display;
 use tablet::proto::bt::internal::v1::{FamilySchema, ReportSplitRequest, TabletDescriptor};
@@ -63,6 +66,12 @@ impl MasterState {
     /// Opens the state under `<root>/master/` and reads it.
     pub fn open(root: &Path) -> Result<MasterState> {
         let (store, map) = Store::open(&root.join("master"))?;
+        Ok(MasterState { store, map, root: root.to_path_buf() })
+    }
+
+    /// [`MasterState::open`] with the state database on file system `fs` (tests).
+    pub fn open_with_fs(root: &Path, fs: Arc<dyn Fs>) -> Result<MasterState> {
+        let (store, map) = Store::open_with_fs(&root.join("master"), fs)?;
         Ok(MasterState { store, map, root: root.to_path_buf() })
     }
 

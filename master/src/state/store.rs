@@ -2,8 +2,9 @@
 //! whole, synced batches, read back whole at start.
 
 use std::path::Path;
+use std::sync::Arc;
 
-use engine::{Db, Options, ReadOptions, WriteBatch, WriteOptions};
+use engine::{Db, Fs, Options, PosixFs, ReadOptions, WriteBatch, WriteOptions};
 use prost::Message;
 use tablet::keys::escape_for_display;
 
@@ -23,7 +24,12 @@ impl Store {
     /// A record that does not decode, a tablet of no table, or a table whose tablets do not
     /// cover its rows exactly once is [`Error::Corruption`].
     pub fn open(dir: &Path) -> Result<(Store, MasterMap)> {
-        let opts = Options { create_if_missing: true, paranoid_checks: true, ..Options::default() };
+        Store::open_with_fs(dir, Arc::new(PosixFs::new()))
+    }
+
+    /// [`Store::open`] on file system `fs` (tests use `MemFs` to crash it).
+    pub fn open_with_fs(dir: &Path, fs: Arc<dyn Fs>) -> Result<(Store, MasterMap)> {
+        let opts = Options { create_if_missing: true, paranoid_checks: true, fs, ..Options::default() };
         let db = Db::open(dir, opts)?;
         let store = Store { db };
         let map = store.load()?;
