@@ -85,6 +85,8 @@ impl TestMaster {
 /// What a fake tablet server was asked, and what it holds.
 #[derive(Debug, Default)]
 pub struct FakeState {
+    /// The id it answers `Status` with (change it to play a restarted process).
+    pub server_id: String,
     /// (table id, tablet id) -> epoch.
     pub held: BTreeMap<(String, String), u64>,
     pub loads: Vec<TabletDescriptor>,
@@ -100,12 +102,11 @@ pub struct FakeState {
 
 #[derive(Clone)]
 pub struct FakeServer {
-    pub id: String,
     pub addr: String,
     pub state: Arc<Mutex<FakeState>>,
 }
 
-struct FakeService(Arc<Mutex<FakeState>>, String);
+struct FakeService(Arc<Mutex<FakeState>>);
 
 #[tonic::async_trait]
 impl TabletControl for FakeService {
@@ -136,7 +137,7 @@ impl TabletControl for FakeService {
 
     async fn status(&self, _r: Request<StatusRequest>) -> Result<Response<StatusResponse>, Status> {
         let st = self.0.lock();
-        Ok(Response::new(StatusResponse { server_id: self.1.clone(), tablets: statuses(&st) }))
+        Ok(Response::new(StatusResponse { server_id: st.server_id.clone(), tablets: statuses(&st) }))
     }
 
     async fn update_schema(&self, r: Request<UpdateSchemaRequest>) -> Result<Response<UpdateSchemaResponse>, Status> {
@@ -174,16 +175,17 @@ impl FakeServer {
     pub async fn start(id: &str) -> FakeServer {
         let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
         let addr = listener.local_addr().unwrap().to_string();
-        let state = Arc::new(Mutex::new(FakeState::default()));
-        let svc = TabletControlServer::new(FakeService(state.clone(), id.to_string()));
+        let state = Arc::new(Mutex::new(FakeState { server_id: id.to_string(), ..Default::default() }));
+        let svc = TabletControlServer::new(FakeService(state.clone()));
         tokio::spawn(tonic::transport::Server::builder().add_service(svc).serve_with_incoming(TcpListenerStream::new(listener)));
-        FakeServer { id: id.to_string(), addr, state }
+        FakeServer { addr, state }
     }
 
     /// Renews its lease with the master, reporting what it holds.
     pub async fn renew(&self, m: &TestMaster) -> Result<(), Status> {
         let tablets = statuses(&self.state.lock());
-        let req = RenewLeaseRequest { server_id: self.id.clone(), address: self.addr.clone(), tablets };
+        let server_id = self.state.lock().server_id.clone();
+        let req = RenewLeaseRequest { server_id, address: self.addr.clone(), tablets };
         m.control().await.renew_lease(req).await.map(|_| ())
     }
 
