@@ -48,6 +48,8 @@ pub struct Config {
     pub rpc_timeout: Duration,
     /// Deadline of `LoadTablet` (which replays the tablet's log).
     pub load_timeout: Duration,
+    /// On shutdown, how long calls in flight may take before open connections are closed.
+    pub shutdown_grace: Duration,
 }
 
 impl Config {
@@ -66,6 +68,7 @@ impl Config {
             tick: Some(tick),
             rpc_timeout: Duration::from_secs(5),
             load_timeout: Duration::from_secs(60),
+            shutdown_grace: Duration::from_secs(1),
         }
     }
 }

@@ -52,7 +52,9 @@ async fn tables_are_created_read_listed_changed_and_deleted() {
     let nested = rule(Rule::Union(Union {
         rules: vec![
             rule(Rule::MaxNumVersions(5)),
-            rule(Rule::Intersection(Intersection { rules: vec![rule(Rule::MaxAge(age)), rule(Rule::MaxNumVersions(1))] })),
+            rule(Rule::Intersection(Intersection {
+                rules: vec![rule(Rule::MaxAge(age)), rule(Rule::MaxNumVersions(1))],
+            })),
         ],
     }));
     let fams = [("cf1", Some(rule(Rule::MaxNumVersions(2)))), ("cf2", Some(nested.clone())), ("plain", None)];
@@ -71,7 +73,11 @@ async fn tables_are_created_read_listed_changed_and_deleted() {
     // GetTable: the schema by default, the name only on request.
     let got = admin.get_table(GetTableRequest { name: name.clone(), view: 0 }).await.unwrap().into_inner();
     assert_eq!(got.column_families, families(&fams));
-    let got = admin.get_table(GetTableRequest { name: name.clone(), view: View::NameOnly as i32 }).await.unwrap().into_inner();
+    let got = admin
+        .get_table(GetTableRequest { name: name.clone(), view: View::NameOnly as i32 })
+        .await
+        .unwrap()
+        .into_inner();
     assert_eq!((got.name.as_str(), got.column_families.len()), (name.as_str(), 0));
 
     // ListTables: this instance only, name order, pages.
@@ -118,14 +124,20 @@ async fn tables_are_created_read_listed_changed_and_deleted() {
         .unwrap_err();
     assert_eq!(e.code(), Code::NotFound, "{e:?}");
     assert!(e.message().contains("modifications[1]"), "{e:?}");
-    let e = admin.modify_column_families(modify(vec![modification("cf1", Mod::Create(ColumnFamily::default()))])).await.unwrap_err();
+    let e = admin
+        .modify_column_families(modify(vec![modification("cf1", Mod::Create(ColumnFamily::default()))]))
+        .await
+        .unwrap_err();
     assert_eq!(e.code(), Code::AlreadyExists);
     let got = admin.get_table(GetTableRequest { name: name.clone(), view: 0 }).await.unwrap().into_inner();
     assert_eq!(got.column_families, want, "failed modifications changed nothing");
 
     // DeleteTable.
     admin.delete_table(DeleteTableRequest { name: name.clone() }).await.unwrap();
-    assert_eq!(admin.get_table(GetTableRequest { name: name.clone(), view: 0 }).await.unwrap_err().code(), Code::NotFound);
+    assert_eq!(
+        admin.get_table(GetTableRequest { name: name.clone(), view: 0 }).await.unwrap_err().code(),
+        Code::NotFound
+    );
     assert_eq!(admin.delete_table(DeleteTableRequest { name: name.clone() }).await.unwrap_err().code(), Code::NotFound);
     let all = admin.list_tables(list(0, "")).await.unwrap().into_inner();
     assert_eq!(all.tables.len(), 1);
@@ -145,9 +157,13 @@ async fn bad_names_rules_and_requests_are_invalid_arguments() {
     let mut admin = m.admin().await;
 
     let long = "x".repeat(51);
-    for (table, want) in
-        [("", "1 to 50"), ("..", "must start with"), ("a/../../b", "contains '/'"), (long.as_str(), "1 to 50"), ("sp ace", "contains ' '")]
-    {
+    for (table, want) in [
+        ("", "1 to 50"),
+        ("..", "must start with"),
+        ("a/../../b", "contains '/'"),
+        (long.as_str(), "1 to 50"),
+        ("sp ace", "contains ' '"),
+    ] {
         let e = admin.create_table(create_req(table, &[], &[])).await.unwrap_err();
         assert_eq!(e.code(), Code::InvalidArgument, "{table:?}: {e:?}");
         assert!(e.message().contains(want), "{table:?}: {}", e.message());
@@ -194,7 +210,11 @@ async fn bad_names_rules_and_requests_are_invalid_arguments() {
     let keep = format!("{INSTANCE}/tables/keep");
     let e = admin.delete_table(DeleteTableRequest { name: keep.clone() }).await.unwrap_err();
     assert_eq!(e.code(), Code::FailedPrecondition);
-    let req = ModifyColumnFamiliesRequest { name: keep, modifications: vec![modification("cf", Mod::Drop(true))], ignore_warnings: false };
+    let req = ModifyColumnFamiliesRequest {
+        name: keep,
+        modifications: vec![modification("cf", Mod::Drop(true))],
+        ignore_warnings: false,
+    };
     assert_eq!(admin.modify_column_families(req).await.unwrap_err().code(), Code::FailedPrecondition);
     m.stop().await;
 }
@@ -203,7 +223,8 @@ async fn bad_names_rules_and_requests_are_invalid_arguments() {
 async fn methods_we_do_not_serve_are_unimplemented() {
     let dir = tempfile::tempdir().unwrap();
     let m = TestMaster::start(dir.path()).await;
-    let channel = tonic::transport::Endpoint::from_shared(format!("http://{}", m.addr)).unwrap().connect().await.unwrap();
+    let channel =
+        tonic::transport::Endpoint::from_shared(format!("http://{}", m.addr)).unwrap().connect().await.unwrap();
     let mut grpc = tonic::client::Grpc::new(channel);
     grpc.ready().await.unwrap();
     let path = tonic::codegen::http::uri::PathAndQuery::from_static(

@@ -118,7 +118,10 @@ async fn tablets_move_only_after_lease_and_margin() {
     let e = m
         .control()
         .await
-        .locate_tablets(LocateTabletsRequest { table_name: "projects/p/instances/i/tables/none".into(), ..Default::default() })
+        .locate_tablets(LocateTabletsRequest {
+            table_name: "projects/p/instances/i/tables/none".into(),
+            ..Default::default()
+        })
         .await
         .unwrap_err();
     assert_eq!(e.code(), Code::NotFound);
@@ -136,9 +139,14 @@ async fn schema_changes_row_drops_and_splits_reach_the_servers() {
     let mut admin = m.admin().await;
 
     // ModifyColumnFamilies pushes the new families to the server holding the table.
-    let mods = vec![Modification { id: "cf2".into(), r#mod: Some(Mod::Create(ColumnFamily::default())), update_mask: None }];
+    let mods =
+        vec![Modification { id: "cf2".into(), r#mod: Some(Mod::Create(ColumnFamily::default())), update_mask: None }];
     admin
-        .modify_column_families(ModifyColumnFamiliesRequest { name: NAME.into(), modifications: mods, ignore_warnings: false })
+        .modify_column_families(ModifyColumnFamiliesRequest {
+            name: NAME.into(),
+            modifications: mods,
+            ignore_warnings: false,
+        })
         .await
         .unwrap();
     let updates = a.state.lock().schema_updates.clone();
@@ -197,7 +205,11 @@ async fn schema_changes_row_drops_and_splits_reach_the_servers() {
     );
     assert_eq!(a.state.lock().loads.len(), 2, "no load for children the splitter serves");
     let loc = control
-        .locate_tablets(LocateTabletsRequest { table_name: NAME.into(), start_key: b"p".to_vec(), end_key: b"u".to_vec() })
+        .locate_tablets(LocateTabletsRequest {
+            table_name: NAME.into(),
+            start_key: b"p".to_vec(),
+            end_key: b"u".to_vec(),
+        })
         .await
         .unwrap()
         .into_inner();
@@ -241,7 +253,10 @@ async fn a_split_found_on_load_and_a_refused_load() {
     m.tick().await;
     assert_eq!(
         assignment(&m, &table_id),
-        [("0000-l1".into(), 1, Assignment::Unassigned, String::new()), ("0000-r1".into(), 1, Assignment::Unassigned, String::new())]
+        [
+            ("0000-l1".into(), 1, Assignment::Unassigned, String::new()),
+            ("0000-r1".into(), 1, Assignment::Unassigned, String::new())
+        ]
     );
     m.tick().await;
     assert_eq!(

@@ -177,7 +177,9 @@ impl FakeServer {
         let addr = listener.local_addr().unwrap().to_string();
         let state = Arc::new(Mutex::new(FakeState { server_id: id.to_string(), ..Default::default() }));
         let svc = TabletControlServer::new(FakeService(state.clone()));
-        tokio::spawn(tonic::transport::Server::builder().add_service(svc).serve_with_incoming(TcpListenerStream::new(listener)));
+        tokio::spawn(
+            tonic::transport::Server::builder().add_service(svc).serve_with_incoming(TcpListenerStream::new(listener)),
+        );
         FakeServer { addr, state }
     }
 
