@@ -147,7 +147,11 @@ pub fn plan(input: &PlanInput<'_>) -> Vec<Action> {
                     if let Some(n) = load.get_mut(id) {
                         *n += 1;
                     }
-                    actions.push(Action::Assign { tablet: key, server_id: id.to_string(), epoch: t.epoch + 1 });
+                    actions.push(Action::Assign {
+                        tablet: key,
+                        server_id: id.to_string(),
+                        epoch: t.epoch.saturating_add(1),
+                    });
                 }
             }
         }

@@ -120,9 +120,10 @@ impl ServerTable {
     }
 
     /// A renewal from `id` at `address`, received at `now_ms`, reporting `report` (if
-    /// given). Returns true when the server is new. A server declared dead is refused
-    /// with [`Error::FailedPrecondition`]: it must drop its tablets and register again
-    /// under a new id.
+    /// given). Returns true when the server is new (or comes back). A server declared
+    /// dead is refused with [`Error::FailedPrecondition`] while it reports holding
+    /// tablets: it must drop them; once it reports none it registers again as an empty
+    /// server.
     pub fn renew(&mut self, id: &str, address: &str, report: Option<Report>, now_ms: u64) -> Result<bool> {
         if id.is_empty() {
             return Err(Error::invalid("renew lease: server_id is empty"));
@@ -130,10 +131,16 @@ impl ServerTable {
         if address.is_empty() {
             return Err(Error::invalid(format!("renew lease: server {id:?} gave no address")));
         }
+        let holds_nothing = report.as_ref().is_none_or(|r| r.tablets.values().all(|h| !h.holds()));
         match self.servers.get_mut(id) {
-            Some(s) if s.dead => Err(Error::FailedPrecondition(format!(
+            Some(s) if s.dead && !holds_nothing => Err(Error::FailedPrecondition(format!(
                 "server {id} was declared dead (its lease ran out); drop all tablets and register again"
             ))),
+            Some(s) if s.dead => {
+                // It dropped everything: it comes back as an empty server.
+                *s = ServerInfo { address: address.to_string(), last_heard_ms: now_ms, dead: false, report };
+                Ok(true)
+            }
             Some(s) => {
                 s.address = address.to_string();
                 s.last_heard_ms = s.last_heard_ms.max(now_ms);
@@ -211,9 +218,17 @@ mod tests {
         assert!(a.is_eligible(1110, &t) && !a.is_eligible(1111, &t));
         assert!(a.is_live(1160, &t) && !a.is_live(1161, &t));
         s.mark_dead("a");
-        let e = s.renew("a", "h:1", None, 1200).unwrap_err();
-        assert!(matches!(e, Error::FailedPrecondition(_)), "{e}");
         assert!(!s.get("a").unwrap().is_live(1000, &t));
+        let holding = Report {
+            at_ms: 1200,
+            tablets: [(("t".into(), "x".into()), Held { epoch: 1, state: TabletState::Serving as i32 })].into(),
+        };
+        let e = s.renew("a", "h:1", Some(holding), 1200).unwrap_err();
+        assert!(matches!(e, Error::FailedPrecondition(_)), "{e}");
+        assert!(s.get("a").unwrap().dead);
+        // Having dropped its tablets, it registers again as an empty server.
+        assert!(s.renew("a", "h:1", Some(Report { at_ms: 1300, tablets: HashMap::new() }), 1300).unwrap());
+        assert!(s.get("a").unwrap().is_eligible(1300, &t));
         assert!(s.renew("", "h:1", None, 1).is_err() && s.renew("b", "", None, 1).is_err());
     }
 

@@ -176,7 +176,7 @@ impl Core {
                         None => true,
                         Some(h) => !servers.get(h).is_some_and(|s| s.is_live(now_ms, &timing)),
                     };
-                    if free && rec.epoch + 1 == epoch && !self.in_flight.contains(&tablet) {
+                    if free && rec.epoch.checked_add(1) == Some(epoch) && !self.in_flight.contains(&tablet) {
                         info!(table = %tablet.0, tablet = %tablet.1, epoch, server = %server_id, "assigning");
                         rec.epoch = epoch;
                         rec.set_holder(Some((&server_id, &address)), Assignment::Loading);
