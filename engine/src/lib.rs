@@ -29,17 +29,46 @@
 //! # Ok::<(), Box<dyn std::error::Error>>(())
 //! ```
 //!
+//! # Checkpoints and key samples
+//!
+//! [`Db::checkpoint`] makes a directory a consistent, openable copy of a live database,
+//! sharing its table files through hard links (copies across file systems);
+//! [`checkpoint_closed`] does the same for a directory some other, dead or paused, process
+//! may hold, without opening it (its WALs are copied and replayed when the copy opens).
+//! [`Db::approximate_key_samples`] tells where the data lies in key space from the index
+//! blocks alone, which is what a caller needs to pick a split point:
+//!
+//! ```
+//! use engine::{Db, Options, WriteOptions};
+//!
+//! let dir = tempfile::tempdir()?;
+//! let db = Db::open(dir.path().join("db"), Options::default())?;
+//! for i in 0..1000u32 {
+//!     db.put(&WriteOptions::default(), format!("key{i:04}").as_bytes(), &[7; 100])?;
+//! }
+//! db.checkpoint(dir.path().join("copy"))?; // flushes first
+//! let samples = db.approximate_key_samples()?;
+//! let half = samples.table_bytes / 2;
+//! let middle = samples.samples.iter().find(|s| s.offset >= half).map(|s| s.key.clone());
+//! assert!(middle.is_some());
+//! let copy = Db::open(dir.path().join("copy"), Options::default())?;
+//! assert!(copy.get(&Default::default(), b"key0999")?.is_some());
+//! # Ok::<(), Box<dyn std::error::Error>>(())
+//! ```
+//!
 //! Layers, bottom up (a module uses only lower layers):
 //! 1. [`error`], [`coding`], [`checksum`], [`fs`], [`cache`] (a generic sharded LRU, used by
 //!    the block cache in layer 3 and the table cache in layer 4)
 //! 2. [`keys`], [`options`] (plain data), [`filename`]
 //! 3. [`iterator`], [`merge`], [`db_iter`], [`memtable`], [`wal`], [`batch`], [`sstable`]
 //! 4. [`version`] (versions, MANIFEST, table cache)
-//! 5. [`compaction`] (the pure picker and the job)
+//! 5. [`compaction`] (the pure picker and the job), [`checkpoint`] (copies of a database
+//!    directory sharing its tables through hard links)
 //! 6. [`db`], [`pool`] — the only modules that start threads or hold the database's locks
 
 pub mod batch;
 pub mod cache;
+pub mod checkpoint;
 pub mod checksum;
 pub mod coding;
 pub mod compaction;
@@ -59,7 +88,9 @@ pub mod version;
 pub mod wal;
 
 pub use batch::WriteBatch;
+pub use checkpoint::{checkpoint_closed, CheckpointStats};
 pub use compaction::filter::{CompactionFilter, CompactionFilterFactory, Decision, FilterContext};
+pub use db::samples::{KeySample, KeySamples};
 pub use db::snapshot::Snapshot;
 pub use db::stats::{DbStats, LevelStats};
 pub use db::Db;

@@ -3,7 +3,10 @@
 //! Callers (the server, later) map the variants to gRPC codes: `InvalidArgument` to
 //! INVALID_ARGUMENT, `NotFound` to NOT_FOUND, `RowOutOfRange` to the "not serving this row"
 //! answer that makes a client refresh its tablet locations, `Corruption` and `Engine` to
-//! INTERNAL (or the engine's own classification).
+//! INTERNAL (or the engine's own classification), `NotServing` to UNAVAILABLE with the
+//! "not serving" marker of `docs/cluster.md`, `StaleEpoch` to FAILED_PRECONDITION.
+//! `InvalidChunk` arises on the client side only (a server's response stream that breaks
+//! the ReadRows chunk rules).
 
 /// The result type of every fallible call in this crate.
 pub type Result<T, E = Error> = std::result::Result<T, E>;
@@ -33,6 +36,24 @@ pub enum Error {
         /// The tablet's end row (exclusive); empty for the end of the table.
         end: Vec<u8>,
     },
+    /// The tablet no longer takes writes here (it was split; later also: moved, lease
+    /// lost). The caller refreshes its idea of where the row lives and retries there.
+    #[error("not serving: {reason}")]
+    NotServing {
+        /// Why, and where to go.
+        reason: String,
+    },
+    /// A tablet was to be loaded at an epoch older than one already on disk: another
+    /// server was assigned the tablet since (`docs/cluster.md`, fencing).
+    #[error("stale epoch: tablet {tablet} asked at epoch {requested}, but epoch {newest} exists")]
+    StaleEpoch {
+        /// `<table_id>/<tablet_id>`.
+        tablet: String,
+        /// The epoch asked for.
+        requested: u64,
+        /// The newest epoch found on disk.
+        newest: u64,
+    },
     /// A stored key does not decode as a cell key.
     #[error("corrupt cell key {}: {reason}", crate::keys::escape_for_display(key))]
     Corruption {
@@ -40,6 +61,19 @@ pub enum Error {
         key: Vec<u8>,
         /// What is wrong with it, with the byte offset.
         reason: String,
+    },
+    /// A `ReadRows` response stream broke a rule of the chunk protocol (found on the client
+    /// side by [`crate::reassemble::ChunkMerger`]). `chunk` counts chunks from 0 over the
+    /// whole stream; for a rule about the stream's end or `last_scanned_row_key`, it is the
+    /// number of chunks received.
+    #[error("invalid ReadRows chunk {chunk}: {rule}: {detail}")]
+    InvalidChunk {
+        /// Index of the offending chunk in the stream.
+        chunk: u64,
+        /// The rule broken.
+        rule: crate::reassemble::ChunkRule,
+        /// What the chunk held, and the row it was in.
+        detail: String,
     },
     /// The engine failed (I/O, corruption on disk, closed database...).
     #[error(transparent)]

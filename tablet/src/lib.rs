@@ -11,7 +11,19 @@
 //! - [`filter`]: `RowFilter` evaluation, compiled once per request, applied per row.
 //! - [`gc`] and [`schema`]: per-family GC rules, hidden at read time and removed by the
 //!   engine's compaction filter.
-//! - [`tablet`]: a row range `[start, end)` served from one engine `Db`.
+//! - [`tablet`]: a row range `[start, end)` served from one engine `Db`, with its row
+//!   operations: [`scan`] (streaming, forward or reversed reads), [`conditional`]
+//!   (check-and-mutate), [`read_modify_write`] (append / increment), [`drop_range`]
+//!   (dropping rows by prefix or all).
+//! - [`reassemble`]: the client side of `ReadRows`, turning response chunks back into rows
+//!   under every rule official clients enforce.
+//! - [`gate`], [`range_filter`], [`split`]: splitting a tablet in two (a write gate, a
+//!   compaction filter that drops rows outside the range, samples, split points).
+//! - [`layout`]: where tablets live under the data root, epoch directories and fencing,
+//!   the `SPLIT` marker (`docs/cluster.md`).
+//! - [`chunks`]: rows as a ReadRows response stream (the chunk rules clients enforce).
+//! - [`client`]: the Rust client library (routes by tablet location, retries on "not serving").
+//! - [`server`]: the tablet server (gRPC data and control services, lease client).
 //!
 //! ```
 //! use tablet::proto::bigtable::{mutation, Mutation};
@@ -35,23 +47,38 @@
 //! ```
 
 pub mod cells;
+pub mod chunks;
+pub mod client;
 pub mod clock;
+pub mod conditional;
+pub mod drop_range;
 pub mod error;
 pub mod filter;
+pub mod gate;
 pub mod gc;
 pub mod keys;
+pub mod layout;
 pub mod locks;
 pub mod mutation;
 pub mod proto;
+pub mod range_filter;
+pub mod read_modify_write;
+pub mod reassemble;
 pub mod rowset;
+pub mod scan;
 pub mod schema;
+pub mod server;
+pub mod split;
 pub mod tablet;
 
 pub use clock::{Clock, ManualClock, SystemClock};
+pub use drop_range::{DropLimits, DropStats};
 pub use error::{Error, Result};
 pub use filter::CompiledFilter;
 pub use gc::{GcFilterFactory, GcRule};
 pub use keys::CellKey;
 pub use locks::{RowGuard, RowLocks};
+pub use reassemble::{ChunkMerger, ChunkRule};
+pub use scan::RowScan;
 pub use schema::{Schema, SharedSchema};
 pub use tablet::{Tablet, TabletOptions};

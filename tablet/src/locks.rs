@@ -3,9 +3,11 @@
 //! A read-modify-write of one row (a mutation list with deletions, later check-and-mutate
 //! and read-modify-write) reads the row, then writes one batch; the row's lock is held
 //! across both so no other writer of the row slips in between. Rows share stripes, so two
-//! rows may contend on one lock, but never deadlock as long as each thread holds at most
-//! one [`RowGuard`] at a time (the rule every caller follows: a request touches rows one by
-//! one). Readers take no lock: the engine shows them each batch whole.
+//! rows may contend on one lock, but never deadlock: a thread holds either one
+//! [`RowGuard`] ([`RowLocks::lock`]: a request touches rows one by one) or a set taken at
+//! once by [`RowLocks::lock_all`], which takes its stripes in ascending order (so two such
+//! sets never wait on each other in a cycle, and a one-lock holder never waits while
+//! holding). Readers take no lock: the engine shows them each batch whole.
 
 use std::collections::hash_map::DefaultHasher;
 use std::hash::{Hash, Hasher};
@@ -52,6 +54,22 @@ impl RowLocks {
     }
 }
 
+impl RowLocks {
+    /// Blocks until the locks of all `rows` are free and takes them, each stripe once, in
+    /// ascending stripe order (the deadlock rule in the module docs). The caller must not
+    /// hold any other guard of this set.
+    pub fn lock_all<'r>(&self, rows: impl IntoIterator<Item = &'r [u8]>) -> Vec<RowGuard<'_>> {
+        let mut stripes: Vec<usize> = rows.into_iter().map(|r| self.stripe_of(r)).collect();
+        stripes.sort_unstable();
+        stripes.dedup();
+        stripes
+            .into_iter()
+            // In bounds: `stripe_of` reduces modulo `stripes.len()`.
+            .map(|stripe| RowGuard { _guard: self.stripes[stripe].lock(), stripe, locks: self })
+            .collect()
+    }
+}
+
 impl RowGuard<'_> {
     /// True when this guard holds the lock of `row` in `locks`.
     pub fn covers(&self, locks: &RowLocks, row: &[u8]) -> bool {
@@ -74,6 +92,18 @@ mod tests {
         assert!(!g.covers(&b, b"row"));
         let other = (0..1000u32).map(|i| i.to_be_bytes()).find(|r| a.stripe_of(r) != a.stripe_of(b"row")).unwrap();
         assert!(!g.covers(&a, &other));
+    }
+
+    #[test]
+    fn lock_all_takes_each_stripe_once_and_covers_every_row() {
+        let locks = RowLocks::new(4);
+        let rows: Vec<Vec<u8>> = (0..50u32).map(|i| i.to_be_bytes().to_vec()).collect();
+        let guards = locks.lock_all(rows.iter().map(|r| r.as_slice()));
+        assert!(guards.len() <= 4);
+        assert!(guards.windows(2).all(|w| w[0].stripe < w[1].stripe), "ascending, no repeats");
+        for r in &rows {
+            assert!(guards.iter().any(|g| g.covers(&locks, r)));
+        }
     }
 
     #[test]

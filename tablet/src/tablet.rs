@@ -2,28 +2,33 @@
 //!
 //! Writes go through [`Tablet::mutate_row`]: validate, take the row's lock, build one
 //! batch (reading the row when the request deletes ranges), write it, release the lock.
-//! Reads ([`Tablet::read_row`], [`Tablet::read_rows`]) take no lock: each uses one engine
-//! iterator, which reads as of the moment it was made, so a row is seen either before or
-//! after any batch, never half of one. GC rules are applied at read time and by the
+//! Reads ([`Tablet::scan`], and [`Tablet::read_row`] / [`Tablet::read_rows`] on top of it)
+//! take no lock: each uses one engine iterator, which reads as of the moment it was made,
+//! so a row is seen either before or after any batch, never half of one. The other row
+//! operations live in their own modules: [`crate::conditional`] (check-and-mutate),
+//! [`crate::read_modify_write`] (append / increment), [`crate::drop_range`]. GC rules are applied at read time and by the
 //! engine's compaction filter ([`crate::gc`]).
+//!
+//! Every engine write of every row operation goes through `self.db.write`, which passes
+//! the tablet's write gate ([`crate::gate`]): a split ([`crate::split`]) closes it, and the
+//! parent then answers writes with `Error::NotServing`.
 //!
 //! Thread safety: `Tablet` is `Send + Sync`; share it by reference or `Arc`.
 
 use std::path::Path;
 use std::sync::Arc;
 
-use engine::{Db, Options, ReadOptions, WriteOptions};
+use engine::{Db, Options, WriteOptions};
 
-use crate::cells::RowCollector;
 use crate::clock::{Clock, SystemClock};
 use crate::error::{Error, Result};
-use crate::filter::{compile_with_seed, CompiledFilter};
+use crate::gate::GatedDb;
 use crate::gc::GcFilterFactory;
-use crate::keys::{row_key_range, rows_key_range, KeyRange};
+use crate::keys::{rows_key_range, KeyRange};
 use crate::locks::{RowLocks, DEFAULT_STRIPES};
 use crate::mutation::build_batch;
 use crate::proto::bigtable::{Mutation, Row, RowFilter, RowSet};
-use crate::rowset::row_set_key_ranges;
+use crate::range_filter::RangeGcFilterFactory;
 use crate::schema::{Schema, SharedSchema};
 
 /// How to open a tablet.
@@ -62,28 +67,26 @@ impl std::fmt::Debug for TabletOptions {
     }
 }
 
-/// `row` passed through `filter`, if any.
-fn filtered(row: Row, filter: Option<&CompiledFilter>) -> Option<Row> {
-    match filter {
-        Some(f) => f.apply(&row),
-        None => Some(row),
-    }
-}
-
-/// One tablet; see the module docs.
+/// One tablet; see the module docs. The fields are shared with the modules that add row
+/// operations in their own `impl Tablet` blocks ([`crate::conditional`],
+/// [`crate::read_modify_write`], [`crate::drop_range`], [`crate::scan`]).
 #[derive(Debug)]
 pub struct Tablet {
-    db: Db,
+    /// The engine behind the write gate: writes through `db.write` pass the gate (a split
+    /// closes it, see [`crate::gate`]); reads go straight to the `Db`.
+    pub(crate) db: GatedDb,
     /// First row (inclusive).
-    start: Vec<u8>,
+    pub(crate) start: Vec<u8>,
     /// End row (exclusive); empty for the end of the table.
-    end: Vec<u8>,
+    pub(crate) end: Vec<u8>,
     /// `start..end` as engine keys.
-    keys: KeyRange,
-    schema: SharedSchema,
-    clock: Arc<dyn Clock>,
-    write: WriteOptions,
-    locks: RowLocks,
+    pub(crate) keys: KeyRange,
+    pub(crate) schema: SharedSchema,
+    /// The options it was opened with (split children are opened with them).
+    pub(crate) opts: TabletOptions,
+    pub(crate) clock: Arc<dyn Clock>,
+    pub(crate) write: WriteOptions,
+    pub(crate) locks: RowLocks,
 }
 
 impl Tablet {
@@ -104,18 +107,22 @@ impl Tablet {
             )));
         }
         let schema = SharedSchema::new(schema);
-        let mut engine = opts.engine;
-        engine.compaction_filter_factory = Some(Arc::new(GcFilterFactory::new(schema.clone(), opts.clock.clone())));
-        let db = Db::open(dir, engine)?;
+        let keys = rows_key_range(start, end);
+        let mut engine = opts.engine.clone();
+        // GC rules plus the range: split children drop their sibling's rows as they compact.
+        let gc = GcFilterFactory::new(schema.clone(), opts.clock.clone());
+        engine.compaction_filter_factory = Some(Arc::new(RangeGcFilterFactory::new(gc, keys.clone())));
+        let db = GatedDb::new(Db::open(dir, engine)?);
         Ok(Tablet {
             db,
             start: start.to_vec(),
             end: end.to_vec(),
-            keys: rows_key_range(start, end),
+            keys,
             schema,
-            clock: opts.clock,
+            clock: opts.clock.clone(),
             write: opts.write,
             locks: RowLocks::new(opts.row_lock_stripes),
+            opts,
         })
     }
 
@@ -129,7 +136,7 @@ impl Tablet {
         (&self.start, &self.end)
     }
 
-    fn check_row(&self, row: &[u8]) -> Result<()> {
+    pub(crate) fn check_row(&self, row: &[u8]) -> Result<()> {
         if self.contains_row(row) {
             Ok(())
         } else {
@@ -172,48 +179,23 @@ impl Tablet {
     /// The visible cells of `row`, or `None` when it has none.
     pub fn read_row(&self, row: &[u8]) -> Result<Option<Row>> {
         self.check_row(row)?;
-        let mut rows = self.read_ranges(&[row_key_range(row)], None)?;
-        Ok(rows.pop())
+        let rows = RowSet { row_keys: vec![row.to_vec()], row_ranges: Vec::new() };
+        self.scan(&rows, None, false)?.next().transpose()
     }
 
     /// Every row of `rows` that this tablet holds and that has visible cells, in key
     /// order. Parts of the set outside the tablet's range are ignored (the caller routes
-    /// them to other tablets).
+    /// them to other tablets). Collects [`Tablet::scan`]; use that to stream.
     pub fn read_rows(&self, rows: &RowSet) -> Result<Vec<Row>> {
-        self.read_ranges(&row_set_key_ranges(rows, &self.keys), None)
+        self.scan(rows, None, false)?.collect()
     }
 
     /// [`Tablet::read_rows`] with an optional `RowFilter` applied to each row (see
     /// [`crate::filter`]); rows the filter empties are left out. The filter is compiled
     /// once per call (an invalid one is `Error::InvalidArgument`), and `row_sample_filter`
-    /// is seeded from the clock.
+    /// is seeded from the clock. Collects [`Tablet::scan`]; use that to stream.
     pub fn read_rows_filtered(&self, rows: &RowSet, filter: Option<&RowFilter>) -> Result<Vec<Row>> {
-        let Some(filter) = filter else { return self.read_rows(rows) };
-        let compiled = compile_with_seed(filter, self.clock.now_micros().unsigned_abs())?;
-        self.read_ranges(&row_set_key_ranges(rows, &self.keys), Some(&compiled))
-    }
-
-    /// Reads the rows in `ranges` (ascending, disjoint) through one iterator, passing
-    /// each through `filter` when given.
-    fn read_ranges(&self, ranges: &[KeyRange], filter: Option<&CompiledFilter>) -> Result<Vec<Row>> {
-        let (Some(first), Some(last)) = (ranges.first(), ranges.last()) else { return Ok(Vec::new()) };
-        let ro =
-            ReadOptions { lower_bound: Some(first.start.clone()), upper_bound: last.end.clone(), ..Default::default() };
-        let mut it = self.db.iter(&ro)?;
-        let mut collector = RowCollector::new(self.schema.get(), self.clock.now_micros());
-        let mut out = Vec::new();
-        for range in ranges {
-            it.seek(&range.start);
-            while it.valid() && range.contains(it.key()) {
-                if let Some(row) = collector.push_encoded(it.key(), it.value())? {
-                    out.extend(filtered(row, filter));
-                }
-                it.next();
-            }
-            it.status()?;
-        }
-        out.extend(collector.take_row().and_then(|row| filtered(row, filter)));
-        Ok(out)
+        self.scan(rows, filter, false)?.collect()
     }
 
     /// Flushes and closes the engine; later calls fail with the engine's `Closed` error.

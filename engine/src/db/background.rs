@@ -371,6 +371,30 @@ pub(crate) fn wait_idle(db: &Arc<DbInner>) -> Result<()> {
     }
 }
 
+/// Runs `flush` + `compact_range(start, end)` on a thread of its own, counted in `jobs`.
+pub(crate) fn spawn_compact_range(db: &Arc<DbInner>, start: Option<Vec<u8>>, end: Option<Vec<u8>>) -> Result<()> {
+    db.check_open()?;
+    db.state.lock().jobs += 1;
+    let d = db.clone();
+    let spawned = std::thread::Builder::new().name("engine-compact-range".into()).spawn(move || {
+        // Errors other than `Closed` are recorded as the background error by the calls.
+        let _ = super::write::write(&d, false, None, true)
+            .and_then(|()| wait_for_flushes(&d))
+            .and_then(|()| compact_range(&d, start.as_deref(), end.as_deref()));
+        let mut st = d.state.lock();
+        st.jobs -= 1;
+        maybe_schedule(&d, &mut st);
+        d.bg_cv.notify_all();
+    });
+    if let Err(e) = spawned {
+        let mut st = db.state.lock();
+        st.jobs -= 1;
+        db.bg_cv.notify_all();
+        return Err(Error::io(&db.dir, e));
+    }
+    Ok(())
+}
+
 /// Compacts `[start, end]` level by level down to the deepest level holding data.
 pub(crate) fn compact_range(db: &Arc<DbInner>, start: Option<&[u8]>, end: Option<&[u8]>) -> Result<()> {
     // Take the manual-compaction flag and wait for automatic compactions to drain.

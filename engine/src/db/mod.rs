@@ -15,7 +15,9 @@
 //! locks: memtables are lock-free for readers, tables are immutable.
 
 mod background;
+mod checkpoint;
 mod recovery;
+pub mod samples;
 pub mod snapshot;
 pub mod stats;
 mod write;
@@ -225,6 +227,36 @@ impl Db {
     pub fn compact_range(&self, start: Option<&[u8]>, end: Option<&[u8]>) -> Result<()> {
         self.flush()?;
         background::compact_range(&self.inner, start, end)
+    }
+
+    /// Like [`Db::compact_range`], but returns at once: the compaction runs on a thread of
+    /// its own (counted as background work, so [`Db::wait_for_compactions`] waits for it and
+    /// [`Db::close`] stops it). Its failure, like any background failure, stops writes.
+    /// Useful after a compaction filter starts dropping more (a tablet split).
+    pub fn compact_range_in_background(&self, start: Option<&[u8]>, end: Option<&[u8]>) -> Result<()> {
+        background::spawn_compact_range(&self.inner, start.map(<[u8]>::to_vec), end.map(<[u8]>::to_vec))
+    }
+
+    /// Makes `dir` (absent or empty) a consistent, openable copy of this database, as
+    /// RocksDB's `Checkpoint` does: flushes the memtable, then hard-links the live tables
+    /// (copying when a link fails, e.g. across file systems) and writes a fresh MANIFEST and
+    /// `CURRENT` there, all fsynced, `CURRENT` last. Every write acknowledged before the call
+    /// is in the copy; writes, flushes and compactions go on meanwhile (the tables being
+    /// linked are kept from the obsolete-file sweep). The copy is independent: later writes
+    /// and compactions on either side do not reach the other. See [`crate::checkpoint`].
+    pub fn checkpoint(&self, dir: impl AsRef<Path>) -> Result<crate::checkpoint::CheckpointStats> {
+        self.inner.check_open()?;
+        self.flush()?;
+        checkpoint::checkpoint(&self.inner, dir.as_ref())
+    }
+
+    /// Where the data lies in key space: one sample per data block of every live table
+    /// (all levels, merged in key order) with the approximate bytes at or below it, plus
+    /// the memtables' approximate size. Reads index blocks only (they stay in memory while
+    /// a table is open), so it is cheap; memtable contents are not sampled by key.
+    pub fn approximate_key_samples(&self) -> Result<samples::KeySamples> {
+        self.inner.check_open()?;
+        samples::key_samples(&self.inner)
     }
 
     /// Statistics: files and bytes per level, memtable bytes, write amplification, stalls,

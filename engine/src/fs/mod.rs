@@ -120,6 +120,25 @@ pub fn write_atomically(fs: &dyn Fs, path: &Path, data: &[u8]) -> Result<()> {
     fs.sync_dir(parent_dir(path))
 }
 
+/// Creates directory `path` and any missing parents, and makes each new entry durable
+/// (fsyncs the parent of every directory it created, deepest last).
+pub fn create_dir_all_durably(fs: &dyn Fs, path: &Path) -> Result<()> {
+    let mut missing = Vec::new();
+    let mut p = Some(path);
+    while let Some(d) = p {
+        if d.as_os_str().is_empty() || fs.exists(d) {
+            break;
+        }
+        missing.push(d);
+        p = d.parent();
+    }
+    fs.create_dir_all(path)?;
+    for d in missing.iter().rev() {
+        fs.sync_dir(parent_dir(d))?;
+    }
+    Ok(())
+}
+
 fn temp_name(path: &Path) -> PathBuf {
     let mut s = path.as_os_str().to_owned();
     s.push(".dbtmp");

@@ -1,0 +1,89 @@
+//! The tablet's write gate: every write to the tablet's engine passes through it, so a
+//! split can hold new writes for the moment of its checkpoint and then refuse them for good.
+//!
+//! [`GatedDb`] wraps the tablet's [`Db`]. Its own `write`, `put` and `delete` take the gate
+//! shared for the duration of the engine write; everything else (reads, iterators,
+//! snapshots, flushes, statistics) goes straight to the `Db` through `Deref`, so readers
+//! never wait on the gate. A split takes the gate exclusively
+//! ([`GatedDb::hold_writes`]): it waits for writes in flight to finish, and new writes wait
+//! until it either reopens the gate (the split failed) or closes it (the split happened),
+//! after which they fail with [`Error::NotServing`].
+//!
+//! A write that returns `Ok` therefore reached the engine before the split's checkpoint
+//! (and is in the children), and one that began after the split returns the error and
+//! wrote nothing.
+
+use std::ops::Deref;
+
+use engine::{Db, WriteBatch, WriteOptions};
+use parking_lot::{RwLock, RwLockWriteGuard};
+
+use crate::error::{Error, Result};
+
+/// Whether writes may pass.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum GateState {
+    /// Writes pass.
+    Open,
+    /// Writes fail with [`Error::NotServing`] carrying this reason.
+    Closed(String),
+}
+
+/// A [`Db`] whose writes pass the tablet's gate; see the module docs.
+#[derive(Debug)]
+pub struct GatedDb {
+    db: Db,
+    /// `parking_lot`'s lock is fair between readers and a waiting writer: a split waiting
+    /// for the gate is not starved by a stream of writes, and no poisoning to handle.
+    gate: RwLock<GateState>,
+}
+
+impl GatedDb {
+    /// An open gate in front of `db`.
+    pub fn new(db: Db) -> Self {
+        GatedDb { db, gate: RwLock::new(GateState::Open) }
+    }
+
+    /// Applies `batch` if the gate is open; holds the gate (shared) until the engine has it.
+    pub fn write(&self, wo: &WriteOptions, batch: WriteBatch) -> Result<()> {
+        let gate = self.gate.read();
+        if let GateState::Closed(reason) = &*gate {
+            return Err(Error::NotServing { reason: reason.clone() });
+        }
+        self.db.write(wo, batch)?;
+        drop(gate);
+        Ok(())
+    }
+
+    /// [`GatedDb::write`] of one put.
+    pub fn put(&self, wo: &WriteOptions, key: &[u8], value: &[u8]) -> Result<()> {
+        let mut b = WriteBatch::new();
+        b.put(key, value);
+        self.write(wo, b)
+    }
+
+    /// [`GatedDb::write`] of one delete.
+    pub fn delete(&self, wo: &WriteOptions, key: &[u8]) -> Result<()> {
+        let mut b = WriteBatch::new();
+        b.delete(key);
+        self.write(wo, b)
+    }
+
+    /// Waits for writes in flight, then holds new ones until the guard is dropped; set the
+    /// guarded state to [`GateState::Closed`] to refuse them from then on.
+    pub fn hold_writes(&self) -> RwLockWriteGuard<'_, GateState> {
+        self.gate.write()
+    }
+
+    /// The gate's state now.
+    pub fn gate_state(&self) -> GateState {
+        self.gate.read().clone()
+    }
+}
+
+impl Deref for GatedDb {
+    type Target = Db;
+    fn deref(&self) -> &Db {
+        &self.db
+    }
+}

@@ -1,0 +1,313 @@
+//! The tablet server: the tablets one process holds, served over gRPC.
+//!
+//! - `google.bigtable.v2.Bigtable` (data): ReadRows, MutateRow, MutateRows,
+//!   CheckAndMutateRow, ReadModifyWriteRow, PingAndWarm, and (arriving with
+//!   `Tablet::sample_row_keys`) SampleRowKeys.
+//! - `bt.internal.v1.TabletControl` (the master's): LoadTablet, UnloadTablet, Status,
+//!   UpdateSchema, DropRowRange.
+//! - With a master, a renewal task keeps the server's lease ([`lease`], docs/cluster.md);
+//!   without one (static mode) the server serves the tables it was started with, each as
+//!   one tablet, and its lease never ends.
+//!
+//! Every tablet shares one block cache, one table cache and one background pool. Engine
+//! work runs on tokio's blocking threads (`spawn_blocking`), never on the executor's.
+//! Codes, limits and the "not serving" answer are listed in docs/rpc.md.
+//!
+//! ```no_run
+//! # async fn f() -> Result<(), Box<dyn std::error::Error>> {
+//! use tablet::server::{ServerConfig, StaticTable, TabletServer};
+//! let mut config = ServerConfig::new("data");
+//! config.static_tables.push(StaticTable::parse("projects/p/instances/i/tables/t=cf")?);
+//! let server = TabletServer::new(config)?;
+//! server.open_static_tables().await?;
+//! let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
+//! server.serve(listener, async { let _ = tokio::signal::ctrl_c().await; }).await?;
+//! # Ok(()) }
+//! ```
+
+pub mod config;
+mod control;
+mod data;
+mod epoch_dir;
+pub mod lease;
+mod read;
+mod renewal;
+pub mod status;
+mod tablets;
+
+use std::future::Future;
+use std::sync::Arc;
+use std::time::{SystemTime, UNIX_EPOCH};
+
+use engine::{BackgroundPool, BlockCache, TableCache, WriteOptions};
+use parking_lot::Mutex;
+use tokio::net::TcpListener;
+use tonic::transport::server::TcpIncoming;
+use tonic::Status;
+use tracing::{info, warn};
+
+pub use config::{Limits, ServerConfig, StaticTable};
+pub use lease::{Lease, ManualMonotonic, MonotonicClock, SystemMonotonic};
+
+use crate::clock::SystemClock;
+use crate::proto::bigtable::bigtable_server::BigtableServer;
+use crate::proto::bt::internal::v1::tablet_control_server::TabletControlServer;
+use crate::proto::bt::internal::v1::TabletDescriptor;
+use crate::schema::Schema;
+use crate::tablet::{Tablet, TabletOptions};
+use epoch_dir::PrepareError;
+use tablets::{LoadStart, Miss, TabletMap};
+
+/// The tablet id of a static table's single tablet.
+pub const STATIC_TABLET_ID: &str = "static";
+/// The epoch of a static table's single tablet.
+pub const STATIC_EPOCH: u64 = 1;
+
+/// Why the server could not start or stopped with an error.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum ServerError {
+    /// The configuration is unusable.
+    #[error("configuration: {0}")]
+    Config(String),
+    /// A tablet could not be opened.
+    #[error("tablet {tablet}: {reason}")]
+    Load {
+        /// Table name and tablet id.
+        tablet: String,
+        /// What failed.
+        reason: String,
+    },
+    /// The listening socket failed.
+    #[error("I/O error on {what}: {source}")]
+    Io {
+        /// What was being done.
+        what: String,
+        /// The OS error.
+        #[source]
+        source: std::io::Error,
+    },
+    /// The gRPC server failed.
+    #[error("gRPC transport: {0}")]
+    Transport(#[from] tonic::transport::Error),
+}
+
+/// State shared by the services and the renewal task.
+#[derive(Debug)]
+pub(crate) struct Shared {
+    config: ServerConfig,
+    /// Options of every tablet: the shared caches and pool are in `engine`.
+    tablet_options: TabletOptions,
+    tablets: TabletMap,
+    lease: Lease,
+    /// The id registered with the master; a new one at every registration. A plain mutex:
+    /// read and replaced whole.
+    server_id: Mutex<String>,
+}
+
+/// A tablet server; see the module docs. Cheap to clone (shares its state).
+#[derive(Debug, Clone)]
+pub struct TabletServer {
+    shared: Arc<Shared>,
+}
+
+/// A server id for an address, unique per registration: the address and the wall-clock
+/// time in microseconds.
+fn new_server_id(address: &str) -> String {
+    let micros = SystemTime::now().duration_since(UNIX_EPOCH).map(|d| d.as_micros()).unwrap_or_default();
+    format!("{address}/{micros}")
+}
+
+impl TabletServer {
+    /// A server with `config`, measuring its lease on the system's monotonic clock.
+    pub fn new(config: ServerConfig) -> Result<Self, ServerError> {
+        Self::with_clock(config, Arc::new(SystemMonotonic::new()))
+    }
+
+    /// A server measuring its lease on `clock`.
+    pub fn with_clock(config: ServerConfig, clock: Arc<dyn MonotonicClock>) -> Result<Self, ServerError> {
+        if config.master.is_some() && !config.static_tables.is_empty() {
+            return Err(ServerError::Config(
+                "static tables (--table) are served only without a master (--master)".into(),
+            ));
+        }
+        let lease = if config.master.is_some() { Lease::from_master(clock) } else { Lease::forever() };
+        let engine = engine::Options {
+            block_cache: Some(BlockCache::new(config.cache_bytes)),
+            table_cache: Some(Arc::new(TableCache::new(config.max_open_files))),
+            background_pool: Some(BackgroundPool::new(config.background_threads.max(1))),
+            write_buffer_size: config.write_buffer_bytes,
+            ..engine::Options::default()
+        };
+        let tablet_options = TabletOptions {
+            engine,
+            clock: Arc::new(SystemClock),
+            write: WriteOptions { sync: config.sync_writes },
+            ..TabletOptions::default()
+        };
+        Ok(TabletServer {
+            shared: Arc::new(Shared {
+                config,
+                tablet_options,
+                tablets: TabletMap::default(),
+                lease,
+                server_id: Mutex::new(String::new()),
+            }),
+        })
+    }
+
+    /// Opens (creating on first start) every static table as one tablet, id
+    /// [`STATIC_TABLET_ID`], epoch [`STATIC_EPOCH`], under the data root.
+    pub async fn open_static_tables(&self) -> Result<(), ServerError> {
+        for t in &self.shared.config.static_tables {
+            let desc = TabletDescriptor {
+                table_id: t.table_id(),
+                tablet_id: STATIC_TABLET_ID.into(),
+                start_key: Vec::new(),
+                end_key: Vec::new(),
+                epoch: STATIC_EPOCH,
+                table_name: t.name.clone(),
+            };
+            self.shared.load(desc, t.schema.clone()).await.map_err(|s| ServerError::Load {
+                tablet: format!("{}/{STATIC_TABLET_ID}", t.name),
+                reason: s.message().to_string(),
+            })?;
+            info!(table = %t.name, table_id = %t.table_id(), "static table open");
+        }
+        Ok(())
+    }
+
+    /// Serves on `listener` until `shutdown` completes; then stops accepting, lets the
+    /// requests in flight finish, and flushes and closes every tablet.
+    pub async fn serve(
+        &self,
+        listener: TcpListener,
+        shutdown: impl Future<Output = ()> + Send,
+    ) -> Result<(), ServerError> {
+        let local = listener.local_addr().map_err(|source| ServerError::Io { what: "listener".into(), source })?;
+        let advertise = self.shared.config.advertise.clone().unwrap_or_else(|| local.to_string());
+        *self.shared.server_id.lock() = new_server_id(&advertise);
+        let (stop_tx, stop_rx) = tokio::sync::watch::channel(false);
+        let renewal = self
+            .shared
+            .config
+            .master
+            .clone()
+            .map(|master| tokio::spawn(renewal::run(self.shared.clone(), master, advertise, stop_rx)));
+
+        let max = self.shared.config.limits.max_message_bytes;
+        let data = BigtableServer::new(data::DataService::new(self.shared.clone()))
+            .max_decoding_message_size(max)
+            .max_encoding_message_size(max);
+        let control = TabletControlServer::new(control::ControlService::new(self.shared.clone()))
+            .max_decoding_message_size(max)
+            .max_encoding_message_size(max);
+        info!(address = %local, server_id = %self.server_id(), "tablet server listening");
+        let served = tonic::transport::Server::builder()
+            .layer(tower::util::MapResponseLayer::new(status::message_limit_status))
+            .add_service(data)
+            .add_service(control)
+            .serve_with_incoming_shutdown(TcpIncoming::from(listener).with_nodelay(Some(true)), shutdown)
+            .await;
+        info!("stopped accepting requests; closing tablets");
+        let _ = stop_tx.send(true);
+        if let Some(task) = renewal {
+            let _ = task.await;
+        }
+        self.close().await;
+        served.map_err(ServerError::from)
+    }
+
+    /// Flushes and closes every tablet (waiting for the requests in them).
+    pub async fn close(&self) {
+        self.shared.unload_all("shutdown").await;
+    }
+
+    /// The server id registered with the master (empty before [`TabletServer::serve`]).
+    pub fn server_id(&self) -> String {
+        self.shared.server_id.lock().clone()
+    }
+
+    /// True while the server may answer data RPCs.
+    pub fn has_lease(&self) -> bool {
+        self.shared.lease.is_valid()
+    }
+}
+
+impl Shared {
+    /// `UNAVAILABLE` "not serving" unless the lease is valid.
+    fn check_lease(&self) -> Result<(), Status> {
+        if self.lease.is_valid() {
+            Ok(())
+        } else {
+            Err(status::not_serving("this server holds no valid lease"))
+        }
+    }
+
+    /// The answer for a request that found no tablet: an unknown table is `NOT_FOUND` in
+    /// static mode (`--table` given: the server knows every table) and "not serving"
+    /// otherwise (the table may live on other servers; tablets come and go by LoadTablet).
+    fn miss(&self, table: &str, miss: Miss) -> Status {
+        match miss {
+            Miss::Table if self.lease.is_static() && !self.config.static_tables.is_empty() => {
+                Status::not_found(format!("table {table} not found"))
+            }
+            Miss::Table => status::not_serving(format!("no tablet of table {table} is held by this server")),
+            Miss::Rows(why) => status::not_serving(why),
+        }
+    }
+
+    /// Opens `desc` with `schema` and serves it (LoadTablet and static tables).
+    async fn load(&self, desc: TabletDescriptor, schema: Schema) -> Result<(), Status> {
+        loop {
+            match self.tablets.begin_load(&desc)? {
+                LoadStart::AlreadyServing => return Ok(()),
+                LoadStart::Open => break,
+                LoadStart::Replace(old) => {
+                    info!(tablet = %old.name(), new_epoch = desc.epoch, "replacing the tablet with a newer epoch");
+                    let held = self.tablets.begin_unload(&old.desc.table_id, &old.desc.tablet_id, desc.epoch)?;
+                    if let Err(e) = self.tablets.finish_unload(held).await {
+                        warn!(tablet = %old.name(), error = %e, "closing the older epoch failed");
+                    }
+                }
+            }
+        }
+        let root = self.config.root.clone();
+        let opts = self.tablet_options.clone();
+        let d = desc.clone();
+        let opened = tokio::task::spawn_blocking(move || {
+            // MERGE: `tablet::layout::prepare_epoch_dir` replaces `epoch_dir::prepare`.
+            let dir = epoch_dir::prepare(&root, &d.table_id, &d.tablet_id, d.epoch).map_err(|e| match e {
+                PrepareError::Stale { .. } => Status::failed_precondition(e.to_string()),
+                PrepareError::BadId(_) => Status::invalid_argument(e.to_string()),
+                PrepareError::Io { .. } => Status::internal(e.to_string()),
+            })?;
+            Tablet::open(&dir, &d.start_key, &d.end_key, schema, opts).map_err(|e| status::from_tablet_error(&e))
+        })
+        .await
+        .unwrap_or_else(|e| Err(Status::internal(format!("opening task failed: {e}"))));
+        match opened {
+            Ok(t) => {
+                self.tablets.finish_load(&desc, Some(t));
+                info!(table = %desc.table_name, tablet = %desc.tablet_id, epoch = desc.epoch, "tablet loaded");
+                Ok(())
+            }
+            Err(s) => {
+                self.tablets.finish_load(&desc, None);
+                warn!(table = %desc.table_name, tablet = %desc.tablet_id, epoch = desc.epoch, error = %s.message(), "load failed");
+                Err(s)
+            }
+        }
+    }
+
+    /// Stops, drains, flushes and closes every tablet.
+    async fn unload_all(&self, why: &str) {
+        for held in self.tablets.begin_unload_all() {
+            let name = held.name();
+            match self.tablets.finish_unload(held).await {
+                Ok(()) => info!(tablet = %name, why, "tablet closed"),
+                Err(e) => warn!(tablet = %name, why, error = %e, "closing the tablet failed"),
+            }
+        }
+    }
+}
