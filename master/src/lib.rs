@@ -10,6 +10,8 @@
 //!   fail-over recovery; load answers and split reports).
 //! - [`admin`] and [`control`]: the gRPC services (`BigtableTableAdmin`, `MasterControl`);
 //!   [`server::serve`] puts them on a listener.
+//! - [`mini`]: `MiniCluster`, a master and tablet servers in one process over loopback
+//!   (for tests and examples).
 //! - [`lock`]: the active master's `MASTER.lock`; [`names`]: name rules and ids.
 
 pub mod admin;
@@ -20,6 +22,7 @@ pub mod error;
 pub mod leases;
 pub mod lock;
 pub mod master;
+pub mod mini;
 pub mod names;
 pub mod rpc;
 pub mod schema;
@@ -31,4 +34,5 @@ pub use error::{Error, Result};
 pub use leases::Timing;
 pub use lock::MasterLock;
 pub use master::{Config, Master};
+pub use mini::{MiniCluster, MiniClusterOptions};
 pub use server::serve;

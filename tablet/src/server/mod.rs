@@ -228,6 +228,16 @@ impl TabletServer {
         self.shared.server_id.lock().clone()
     }
 
+    /// What the server holds now (as `TabletControl.Status` reports it).
+    pub fn statuses(&self) -> Vec<crate::proto::bt::internal::v1::TabletStatus> {
+        self.shared.tablets.statuses()
+    }
+
+    /// Number of tablets held now.
+    pub fn tablet_count(&self) -> usize {
+        self.statuses().len()
+    }
+
     /// True while the server may answer data RPCs.
     pub fn has_lease(&self) -> bool {
         self.shared.lease.is_valid()
