@@ -40,6 +40,14 @@ pub enum BenchError {
         /// The first foreign entry found.
         name: String,
     },
+    /// Reaching or preparing the cluster failed (`cluster_bench`); `context` says during what.
+    #[error("{context}: {reason}")]
+    Cluster {
+        /// What the driver was doing.
+        context: String,
+        /// What went wrong.
+        reason: String,
+    },
     /// A worker thread panicked (a bug in the driver).
     #[error("benchmark thread for {0} panicked")]
     ThreadPanicked(String),

@@ -1,4 +1,4 @@
-//! Benchmarks for the engine.
+//! Benchmarks for the engine and the cluster.
 //!
 //! The library half of the `db_bench` binary: a driver that speaks RocksDB 7.8 `db_bench`'s
 //! flags and prints its result lines, so `../shared/bench/vs-rocksdb.sh` can run both tools
@@ -14,7 +14,11 @@
 //! | [`progress`] | the optional progress bar on stderr |
 //! | [`workloads`] | what one thread of each benchmark does |
 //! | [`driver`] | opening the database, running benchmarks in threads, the closing line |
+//! | [`cluster`] | `cluster_bench`: the paper's and YCSB's benchmarks against a running cluster |
+//!
+//! `cluster_bench` reuses [`random`] (values), [`report`] (percentiles) and [`progress`].
 
+pub mod cluster;
 pub mod driver;
 pub mod error;
 pub mod flags;

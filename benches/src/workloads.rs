@@ -53,7 +53,7 @@ pub enum KeyOrder {
 /// Counts one op on the progress bar every [`TICK`] ops.
 #[inline]
 fn tick(shared: &Shared<'_>, st: &ThreadStats) {
-    if st.done % TICK == 0 {
+    if st.done.is_multiple_of(TICK) {
         shared.progress.inc(TICK);
     }
 }

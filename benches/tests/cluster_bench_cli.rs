@@ -1,0 +1,169 @@
+//! CI smoke run of `cluster_bench` (issue 8): every paper benchmark and YCSB workload for a
+//! few hundred operations against a cluster in the driver's own process (`--mini 1`), and
+//! the plain Bigtable-API path (`--gateway`) against a real tablet server; zero errors and
+//! the counts each benchmark must produce.
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+
+use std::process::{Command, Output};
+
+use master::{MiniCluster, MiniClusterOptions};
+use serde_json::Value;
+
+fn bench(args: &[&str]) -> Output {
+    Command::new(env!("CARGO_BIN_EXE_cluster_bench")).args(args).output().expect("run cluster_bench")
+}
+
+fn json_of(out: &Output) -> Value {
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(out.status.success(), "status {:?}\nstdout:\n{stdout}\nstderr:\n{stderr}", out.status);
+    serde_json::from_str(&stdout).unwrap_or_else(|e| panic!("not JSON ({e}):\n{stdout}\nstderr:\n{stderr}"))
+}
+
+/// name -> (ops, errors, the benchmark's object)
+fn by_name(doc: &Value) -> Vec<(String, u64, u64, Value)> {
+    doc["benchmarks"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|b| {
+            (
+                b["name"].as_str().unwrap().to_string(),
+                b["ops"].as_u64().unwrap(),
+                b["errors"].as_u64().unwrap(),
+                b.clone(),
+            )
+        })
+        .collect()
+}
+
+#[test]
+fn smoke_every_benchmark_on_a_mini_cluster() {
+    let out = bench(&[
+        "--mini",
+        "1",
+        "--records",
+        "200",
+        "--operations",
+        "300",
+        "--threads",
+        "4",
+        "--benchmarks",
+        "paper,ycsb",
+        "--json",
+    ]);
+    let doc = json_of(&out);
+    let got = by_name(&doc);
+    let names: Vec<&str> = got.iter().map(|(n, ..)| n.as_str()).collect();
+    assert_eq!(
+        names,
+        [
+            "paper:sequential-write",
+            "paper:random-write",
+            "paper:sequential-read",
+            "paper:random-read",
+            "load:paper-mem",
+            "paper:random-read-mem",
+            "paper:scan",
+            "load:usertable",
+            "ycsb:a",
+            "ycsb:b",
+            "ycsb:c",
+            "ycsb:f",
+            "ycsb:d",
+            "ycsb:e",
+        ]
+    );
+    for (name, ops, errors, b) in &got {
+        assert_eq!(*errors, 0, "{name}: {b}");
+        let expected = match name.as_str() {
+            "paper:sequential-write" | "load:usertable" => 200,
+            "load:paper-mem" => 20,
+            _ => 300,
+        };
+        assert_eq!(*ops, expected, "{name}: {b}");
+        assert!(b["ops_per_sec"].as_f64().unwrap() > 0.0, "{name}");
+        // Every op type that ran has percentiles in order; reads found their rows.
+        for (kind, o) in b["op_types"].as_object().unwrap() {
+            let (p50, p99, p999) =
+                (o["p50_us"].as_f64().unwrap(), o["p99_us"].as_f64().unwrap(), o["p99_9_us"].as_f64().unwrap());
+            assert!(0.0 < p50 && p50 <= p99 && p99 <= p999, "{name} {kind}: {o}");
+            assert_eq!(o["not_found"], 0, "{name} {kind}: {o}");
+        }
+    }
+    let kinds = |name: &str| -> Vec<String> {
+        let b = &got.iter().find(|(n, ..)| n == name).unwrap().3;
+        b["op_types"].as_object().unwrap().keys().cloned().collect()
+    };
+    assert_eq!(kinds("paper:scan"), ["scan"]);
+    assert_eq!(kinds("ycsb:a"), ["read", "write"]);
+    assert_eq!(kinds("ycsb:c"), ["read"]);
+    assert_eq!(kinds("ycsb:f"), ["read", "rmw"]);
+    // Operation counts of a mix add up to the total.
+    let a = &got.iter().find(|(n, ..)| n == "ycsb:a").unwrap().3;
+    let sum: u64 = a["op_types"].as_object().unwrap().values().map(|o| o["count"].as_u64().unwrap()).sum();
+    assert_eq!(sum, 300);
+}
+
+#[test]
+fn text_output_has_one_line_per_benchmark() {
+    let out =
+        bench(&["--mini", "1", "--records", "100", "--operations", "50", "--benchmarks", "paper:random-read,ycsb:b"]);
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(out.status.success(), "{stdout}\n{}", String::from_utf8_lossy(&out.stderr));
+    let lines: Vec<&str> = stdout.lines().collect();
+    assert!(lines[0].starts_with("# cluster_bench: in-process mini cluster of 1"), "{stdout}");
+    let names: Vec<&str> = lines[1..].iter().map(|l| l.split_whitespace().next().unwrap()).collect();
+    assert_eq!(names, ["load:paper", "paper:random-read", "load:usertable", "ycsb:b"], "{stdout}");
+    let rr = lines[2];
+    assert!(rr.contains(" 50 ops ") && rr.contains(" read ") && rr.ends_with("errors 0"), "{rr}");
+}
+
+#[test]
+fn bad_flags_exit_2_naming_the_flag() {
+    let out = bench(&["--mini", "1", "--benchmarks", "ycsb:z"]);
+    assert_eq!(out.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("--benchmarks"));
+    let out = bench(&["--records", "10"]);
+    assert_eq!(out.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("--master ADDR, --gateway ADDR or --mini N"));
+}
+
+/// The `--gateway` path speaks the plain Bigtable API to one address; a cluster of one
+/// tablet server holds every tablet, so the server itself stands in for the gateway.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn plain_bigtable_api_path_against_one_server() {
+    let root = tempfile::tempdir().unwrap();
+    let cluster = MiniCluster::start(root.path(), MiniClusterOptions::default()).await.unwrap();
+    let master = cluster.master_addr.to_string();
+    let server = cluster.servers[0].addr.to_string();
+    let out = tokio::task::spawn_blocking(move || {
+        bench(&[
+            "--gateway",
+            &server,
+            "--master",
+            &master,
+            "--records",
+            "150",
+            "--operations",
+            "200",
+            "--benchmarks",
+            "paper:sequential-write,paper:scan,ycsb:e",
+            "--json",
+        ])
+    })
+    .await
+    .unwrap();
+    let doc = json_of(&out);
+    let got: Vec<(String, u64, u64)> = by_name(&doc).into_iter().map(|(n, o, e, _)| (n, o, e)).collect();
+    assert_eq!(
+        got,
+        [
+            ("paper:sequential-write".to_string(), 150, 0),
+            ("paper:scan".to_string(), 200, 0),
+            ("load:usertable".to_string(), 150, 0),
+            ("ycsb:e".to_string(), 200, 0),
+        ]
+    );
+    cluster.stop().await;
+}
