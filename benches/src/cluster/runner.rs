@@ -186,7 +186,7 @@ fn range_piece(w: &Workload) -> u64 {
 }
 
 /// Loads rows `[0, count)` of `store` (`MutateRows` of [`LOAD_BATCH`] rows); reported as
-/// `load:<what>`. `record` builds row `n`'s key and mutations.
+/// `load:<what>`. Rows are YCSB records (`ycsb`) or the paper's one-value rows.
 pub async fn load(w: &Arc<Workload>, store: Store, what: &str, count: u64, ycsb: bool) -> Result<BenchReport> {
     let claims = Arc::new(Claims::new(count, LOAD_BATCH, None));
     let size = w.value_size;
