@@ -16,9 +16,11 @@
 
 pub mod admin;
 pub mod assign;
+pub mod balance;
 pub mod clock;
 pub mod control;
 pub mod error;
+pub mod gc;
 pub mod leases;
 pub mod lock;
 pub mod master;
