@@ -59,6 +59,15 @@ impl Default for GcConfig {
     }
 }
 
+/// What one GC round did.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct GcRound {
+    /// The directories it deleted.
+    pub deleted: Vec<PathBuf>,
+    /// How many items wait out their grace period.
+    pub pending: usize,
+}
+
 /// The `SPLIT` marker of a tablet directory.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum SplitMarker {
