@@ -168,7 +168,8 @@ pub fn plan_moves(input: &BalanceInput<'_>) -> Vec<Move> {
     if loads.len() < 2 {
         return Vec::new();
     }
-    let size_of = |holder: &str, key: &TabletKey| servers.get(holder).and_then(|s| s.held(key)).map_or(0, |h| h.size_bytes);
+    let size_of =
+        |holder: &str, key: &TabletKey| servers.get(holder).and_then(|s| s.held(key)).map_or(0, |h| h.size_bytes);
     for t in map.all_tablets() {
         // Only a settled cluster is balanced: the assignment plan goes first.
         let Some(holder) = t.holder().filter(|h| loads.contains_key(h)) else { return Vec::new() };
@@ -180,10 +181,9 @@ pub fn plan_moves(input: &BalanceInput<'_>) -> Vec<Move> {
             l.bytes = l.bytes.saturating_add(size);
         }
     }
-    let total = loads.values().fold(Load::default(), |a, l| Load {
-        count: a.count + l.count,
-        bytes: a.bytes.saturating_add(l.bytes),
-    });
+    let total = loads
+        .values()
+        .fold(Load::default(), |a, l| Load { count: a.count + l.count, bytes: a.bytes.saturating_add(l.bytes) });
     if total.count == 0 {
         return Vec::new();
     }

@@ -212,7 +212,11 @@ pub fn mark(map: &MasterMap, held: &HashSet<HeldCopy>, listing: &Listing) -> BTr
                 if rec.epoch > 0 && dir.epochs.get(&rec.epoch) == Some(&true) {
                     for &e in dir.epochs.keys().filter(|&&e| e < rec.epoch) {
                         if !held.contains(&(table_id.clone(), tablet_id.clone(), e)) {
-                            out.insert(Garbage::Epoch { table_id: table_id.clone(), tablet_id: tablet_id.clone(), epoch: e });
+                            out.insert(Garbage::Epoch {
+                                table_id: table_id.clone(),
+                                tablet_id: tablet_id.clone(),
+                                epoch: e,
+                            });
                         }
                     }
                 }

@@ -84,11 +84,28 @@ impl Config {
 /// A control RPC decided under the lock, sent after it is released.
 #[derive(Debug)]
 pub(crate) enum Rpc {
-    Load { key: TabletKey, server_id: String, address: String, schema_version: u64, req: LoadTabletRequest },
-    Unload { address: String, req: UnloadTabletRequest },
+    Load {
+        key: TabletKey,
+        server_id: String,
+        address: String,
+        schema_version: u64,
+        req: LoadTabletRequest,
+    },
+    Unload {
+        address: String,
+        req: UnloadTabletRequest,
+    },
     /// The unload that begins a balancing move.
-    MoveUnload { key: TabletKey, address: String, req: UnloadTabletRequest },
-    UpdateSchema { server_id: String, address: String, req: UpdateSchemaRequest },
+    MoveUnload {
+        key: TabletKey,
+        address: String,
+        req: UnloadTabletRequest,
+    },
+    UpdateSchema {
+        server_id: String,
+        address: String,
+        req: UpdateSchemaRequest,
+    },
 }
 
 /// The master's mutable state (see the module documentation for the locking rule).
@@ -268,8 +285,10 @@ impl Core {
                     let Some(address) = self.servers.get(&server_id).map(|s| s.address.clone()) else { continue };
                     if ok {
                         info!(table = %tablet.0, tablet = %tablet.1, epoch, server = %server_id, "move: asking the old server to unload");
-                        self.moves.entry(tablet.clone()).or_insert(MoveProgress::RECOVERED).unload = UnloadState::InFlight;
-                        let req = UnloadTabletRequest { table_id: tablet.0.clone(), tablet_id: tablet.1.clone(), epoch };
+                        self.moves.entry(tablet.clone()).or_insert(MoveProgress::RECOVERED).unload =
+                            UnloadState::InFlight;
+                        let req =
+                            UnloadTabletRequest { table_id: tablet.0.clone(), tablet_id: tablet.1.clone(), epoch };
                         rpcs.push(Rpc::MoveUnload { key: tablet, address, req });
                     }
                 }
@@ -343,9 +362,11 @@ impl Core {
         let mut rpcs = Vec::new();
         for (m, address) in starts {
             info!(table = %m.tablet.0, tablet = %m.tablet.1, epoch = m.epoch, from = %m.from, to = %m.to, "balancing: moving a tablet");
-            self.moves.insert(m.tablet.clone(), MoveProgress { started_ms: Some(now_ms), unload: UnloadState::InFlight });
+            self.moves
+                .insert(m.tablet.clone(), MoveProgress { started_ms: Some(now_ms), unload: UnloadState::InFlight });
             self.last_balance_ms = Some(now_ms);
-            let req = UnloadTabletRequest { table_id: m.tablet.0.clone(), tablet_id: m.tablet.1.clone(), epoch: m.epoch };
+            let req =
+                UnloadTabletRequest { table_id: m.tablet.0.clone(), tablet_id: m.tablet.1.clone(), epoch: m.epoch };
             rpcs.push(Rpc::MoveUnload { key: m.tablet, address, req });
         }
         Ok(rpcs)
@@ -720,10 +741,12 @@ impl Master {
         if !due.is_empty() {
             let sweep_root = root.clone();
             let results = tokio::task::spawn_blocking(move || {
-                due.into_iter().map(|g| {
-                    let r = gc::disk::remove(&sweep_root, &g);
-                    (g, r)
-                }).collect::<Vec<_>>()
+                due.into_iter()
+                    .map(|g| {
+                        let r = gc::disk::remove(&sweep_root, &g);
+                        (g, r)
+                    })
+                    .collect::<Vec<_>>()
             })
             .await
             .map_err(|e| Error::Unavailable(format!("gc sweep task: {e}")))?;

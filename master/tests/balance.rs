@@ -17,7 +17,8 @@ use tonic::Code;
 const NAME: &str = "projects/p/instances/i/tables/t";
 
 fn eager(c: &mut Config) {
-    c.balance = BalanceConfig { min_interval_ms: 0, cooldown_ms: 0, max_moves_in_flight: 2, ..BalanceConfig::default() };
+    c.balance =
+        BalanceConfig { min_interval_ms: 0, cooldown_ms: 0, max_moves_in_flight: 2, ..BalanceConfig::default() };
 }
 
 async fn create(m: &TestMaster, splits: &[&[u8]]) -> String {
@@ -216,7 +217,10 @@ async fn a_move_whose_target_is_gone_after_fail_over_is_cancelled() {
     let m = TestMaster::start(dir.path()).await;
     round(&m, &[&a]).await;
     let recs = records(&m, &table_id);
-    assert!(recs.iter().all(|r| r.1 == 1 && r.2 == Assignment::Serving && r.3 == "srv-a" && r.4.is_empty()), "{recs:?}");
+    assert!(
+        recs.iter().all(|r| r.1 == 1 && r.2 == Assignment::Serving && r.3 == "srv-a" && r.4.is_empty()),
+        "{recs:?}"
+    );
     assert!(a.state.lock().unloads.is_empty());
     assert!(a.state.lock().loads.is_empty());
     m.stop().await;

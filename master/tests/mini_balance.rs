@@ -61,9 +61,9 @@ async fn tablets_spread_to_a_new_server_and_stay_readable() {
     wait_for("3 tablets on each server, no move under way", || {
         let map = master.map();
         let table_id = map.table(TABLE).unwrap().table_id.clone();
-        let settled = map.tablets_of(&table_id).all(|r| {
-            r.moving_to.is_empty() && r.assignment() == master::state::Assignment::Serving
-        });
+        let settled = map
+            .tablets_of(&table_id)
+            .all(|r| r.moving_to.is_empty() && r.assignment() == master::state::Assignment::Serving);
         settled && cluster.servers[0].server.tablet_count() == 3 && cluster.servers[1].server.tablet_count() == 3
     })
     .await;

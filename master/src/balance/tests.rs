@@ -258,7 +258,12 @@ fn a_tablet_being_moved_counts_at_its_destination() {
     assert_eq!(r.plan(), [mv(1, "a", "b")]);
 }
 
-fn progress_of(map: &MasterMap, servers: &ServerTable, moves: &HashMap<TabletKey, MoveProgress>, now_ms: u64) -> Vec<MoveStep> {
+fn progress_of(
+    map: &MasterMap,
+    servers: &ServerTable,
+    moves: &HashMap<TabletKey, MoveProgress>,
+    now_ms: u64,
+) -> Vec<MoveStep> {
     progress(&ProgressInput { map, servers, moves, now_ms, timing: T, retry_ms: 200 })
 }
 
@@ -275,16 +280,16 @@ fn a_move_unloads_then_assigns_at_the_next_epoch() {
 
     // Found after a fail-over (no progress known): unload it.
     let mut moves = HashMap::new();
-    assert_eq!(progress_of(&m, &s, &moves, 10), [unload.clone()]);
+    assert_eq!(progress_of(&m, &s, &moves, 10), std::slice::from_ref(&unload));
     // The unload in flight: wait; answered: finish.
     moves.insert(key(0), MoveProgress { started_ms: Some(10), unload: UnloadState::InFlight });
     assert!(progress_of(&m, &s, &moves, 20).is_empty());
     moves.insert(key(0), MoveProgress { started_ms: Some(10), unload: UnloadState::Done });
-    assert_eq!(progress_of(&m, &s, &moves, 20), [finish.clone()]);
+    assert_eq!(progress_of(&m, &s, &moves, 20), std::slice::from_ref(&finish));
     // Failed: sent again after retry_ms, unless a report since shows it gone.
     moves.insert(key(0), MoveProgress { started_ms: Some(10), unload: UnloadState::Failed { at_ms: 30 } });
     assert!(progress_of(&m, &s, &moves, 229).is_empty());
-    assert_eq!(progress_of(&m, &s, &moves, 230), [unload.clone()]);
+    assert_eq!(progress_of(&m, &s, &moves, 230), std::slice::from_ref(&unload));
     // A report sent before the move began still lists it; a later one without it ends the
     // unload phase.
     let mut report = s.get("a").unwrap().report.clone().unwrap();
