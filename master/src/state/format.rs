@@ -287,6 +287,7 @@ mod tests {
             ..Default::default()
         };
         t.set_holder(Some(("srv-1", "127.0.0.1:7000")), Assignment::Serving);
+        t.moving_to = "srv-2".into();
         t
     }
 
@@ -341,8 +342,13 @@ mod tests {
     #[test]
     fn holder_follows_state() {
         let mut t = tablet();
-        assert_eq!(t.holder(), Some("srv-1"));
+        assert_eq!((t.holder(), t.moving_to()), (Some("srv-1"), Some("srv-2")));
+        // A new holder (or none) ends a move.
+        t.set_holder(Some(("srv-3", "h:3")), Assignment::Loading);
+        assert_eq!((t.holder(), t.moving_to()), (Some("srv-3"), None));
+        t.moving_to = "srv-2".into();
         t.set_holder(None, Assignment::Serving);
+        assert_eq!(t.moving_to(), None);
         assert_eq!((t.holder(), t.assignment(), t.address.as_str()), (None, Assignment::Unassigned, ""));
         assert!(t.contains(b"m\x00") && t.contains(b"zzz") && !t.contains(b"m"));
     }
