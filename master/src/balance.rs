@@ -19,9 +19,9 @@
 //! a tablet that lowers it at all moves. Every move lowers that sum (for the sizes of
 //! the moment), so moves cannot chase each other round in circles.
 //!
-//! Never moved: a tablet with a load in flight, one being moved, one moved (or assigned)
-//! within `cooldown_ms`, and one its server does not report serving at its current epoch
-//! (loading, splitting or unloading there).
+//! Never moved: a tablet with a load in flight, one being moved, one moved, assigned or
+//! made by a split within `cooldown_ms`, and one its server does not report serving at its
+//! current epoch (loading, splitting or unloading there).
 //!
 //! Throttle: at most `max_moves_in_flight` moves at once (from the decision until the new
 //! server answers the load), and rounds that start moves at least `min_interval_ms` apart.
@@ -60,7 +60,7 @@ pub struct BalanceConfig {
     pub max_moves_in_flight: usize,
     /// Rounds that start moves are at least this far apart (master clock, ms).
     pub min_interval_ms: u64,
-    /// A tablet moved or assigned within this long is not moved (ms).
+    /// A tablet moved, assigned or made by a split within this long is not moved (ms).
     pub cooldown_ms: u64,
     /// A server is over its byte share when it holds more than this many percent above it.
     pub byte_slack_percent: u64,
@@ -95,7 +95,7 @@ pub struct BalanceInput<'a> {
     pub in_flight: &'a HashSet<TabletKey>,
     /// Moves under way (from the decision until the new server answered the load).
     pub moves_in_flight: usize,
-    /// When each tablet was last moved or assigned (master clock, ms).
+    /// When each tablet was last moved, assigned or made by a split (master clock, ms).
     pub last_moved: &'a HashMap<TabletKey, u64>,
     /// When the last round that started moves ran.
     pub last_round_ms: Option<u64>,

@@ -127,7 +127,8 @@ pub(crate) struct Core {
     moves: HashMap<TabletKey, MoveProgress>,
     /// Tablets whose `LoadTablet` finishes a move (counted as moves in flight).
     moved_loading: HashSet<TabletKey>,
-    /// When each tablet was last assigned or moved (the balancer's cooldown).
+    /// When each tablet was last assigned, moved or made by a split (the balancer's
+    /// cooldown).
     last_moved: HashMap<TabletKey, u64>,
     /// When the balancer last started moves.
     last_balance_ms: Option<u64>,
@@ -267,6 +268,7 @@ impl Core {
         self.moves.retain(|k, _| map.tablet(k).is_some_and(|t| t.moving_to().is_some()));
         let in_flight = &self.in_flight;
         self.moved_loading.retain(|k| in_flight.contains(k));
+        self.last_moved.retain(|k, _| map.tablet(k).is_some());
     }
 
     /// Applies the next steps of the moves under way ([`balance::progress`]): one batch for
@@ -390,9 +392,12 @@ impl Core {
             if let Some(p) = &req.parent {
                 self.confirmed_at.remove(&(p.table_id.clone(), p.tablet_id.clone()));
             }
-            if holder.is_some() {
-                for d in [&req.left, &req.right].into_iter().flatten() {
-                    self.confirmed_at.insert((d.table_id.clone(), d.tablet_id.clone()), now_ms);
+            for d in [&req.left, &req.right].into_iter().flatten() {
+                let key = (d.table_id.clone(), d.tablet_id.clone());
+                // Fresh children are not moved by the balancer before the cooldown.
+                self.last_moved.insert(key.clone(), now_ms);
+                if holder.is_some() {
+                    self.confirmed_at.insert(key, now_ms);
                 }
             }
         }
