@@ -13,7 +13,7 @@ use clap::Parser;
 use master::{Config, Master, MasterLock, MonotonicClock, Timing};
 use tracing::{error, info, warn};
 
-/// The cluster master (schema, tablet map, assignment, leases, splits).
+/// The cluster master (schema, tablet map, assignment, leases, splits, balancing, file GC).
 #[derive(Debug, Parser)]
 #[command(version)]
 struct Args {
