@@ -15,7 +15,7 @@ use tokio_stream::Stream;
 use tonic::{Request, Response, Status};
 
 use super::config::{parse_table_name, Limits};
-use super::status::{from_tablet_error, rpc_ok, to_rpc_status};
+use super::status::{from_tablet_error, is_not_serving, rpc_ok, to_rpc_status};
 use super::tablets::{HeldTablet, TabletGuard};
 use super::{read, splitter, Shared};
 use crate::proto::bigtable::bigtable_server::Bigtable;
@@ -244,7 +244,14 @@ impl Bigtable for DataService {
                                 }
                                 let ((), held) = shared
                                     .on_row(&table, &entry.row_key, |t| t.mutate_row(&entry.row_key, &entry.mutations))
-                                    .map_err(|s| Status::new(s.code(), format!("{what}: {}", s.message())))?;
+                                    .map_err(|s| {
+                                        // "not serving" stays first: clients look for it there.
+                                        if is_not_serving(&s) {
+                                            s
+                                        } else {
+                                            Status::new(s.code(), format!("{what}: {}", s.message()))
+                                        }
+                                    })?;
                                 add_touched(&mut touched, held, write_bytes(&entry.row_key, &entry.mutations));
                                 Ok(())
                             });

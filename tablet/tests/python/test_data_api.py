@@ -1,8 +1,12 @@
 """End-to-end test of a tablet server with the official Python client.
 
 Run by tablet/tests/python_client.rs against a tablet server in static mode that holds the
-whole table `projects/p/instances/i/tables/t` with families `cf1` (no GC) and `cf2`
-(max 1 version). BIGTABLE_EMULATOR_HOST points the client at the server.
+whole table `projects/p/instances/i/tables/$BT_TABLE` (default `t`) with families `cf1`
+(no GC) and `cf2` (max 1 version). BIGTABLE_EMULATOR_HOST points the client at the server.
+
+With BT_VERIFY=1 it writes nothing: it checks, through reads alone, the state a full run
+left in the table (the Rust test runs it so after the table was split, so that every read
+spans the split's children).
 """
 
 import os
@@ -124,11 +128,9 @@ def main():
     res = table.read_modify_write_row(b"counter", AppendValueRule("cf1", b"s", b"cd"))
     check(res.get_cells("cf1", b"s")[0].value == b"abcd", "append")
 
-    # Sample row keys: increasing offsets, at least one sample.
-    samples = table.sample_row_keys()
-    check(len(samples) >= 1, "samples")
-    offsets = [off for _, off in samples]
-    check(offsets == sorted(offsets), f"offsets increase: {offsets}")
+    # Sample row keys: increasing offsets, at least one sample, the last one the end of
+    # the table (the empty key).
+    check_samples(table.sample_row_keys(), 1)
 
     # Delete a row.
     table.mutate_row(b"row-007", [DeleteAllFromRow()])
@@ -142,9 +144,63 @@ def main():
     print("python client end-to-end: all checks passed")
 
 
+def check_samples(samples, at_least):
+    check(len(samples) >= at_least, f"at least {at_least} samples: {samples}")
+    offsets = [off for _, off in samples]
+    check(offsets == sorted(offsets), f"offsets increase: {offsets}")
+    keys = [key for key, _ in samples]
+    check(keys[-1] == b"", f"the last sample is the end of the table: {keys}")
+    check(keys[:-1] == sorted(set(keys[:-1])) and b"" not in keys[:-1], f"sample keys increase: {keys}")
+
+
+def verify():
+    """The state main() leaves, read back (every read may span tablets)."""
+    client = BigtableDataClient(project=PROJECT)
+    table = client.get_table(INSTANCE, TABLE)
+
+    # Rows written by an earlier verify pass (below) may be there too.
+    rows = [r for r in table.read_rows(ReadRowsQuery()) if not r.row_key.endswith(b"-after-split")]
+    want = [b"big", b"counter"] + [b"row-%03d" % i for i in range(0, 50) if i != 7]
+    check([r.row_key for r in rows] == want, f"every row once, in order: {[r.row_key for r in rows]}")
+    by_key = {r.row_key: r for r in rows}
+    check(by_key[b"big"].get_cells("cf1", b"blob")[0].value == bytes(range(256)) * 8192, "2 MiB value")
+    check(
+        [c.value for c in by_key[b"row-001"].get_cells("cf1", b"a")] == [b"newer", b"value-1"],
+        "two versions of row-001",
+    )
+    check(by_key[b"row-005"].get_cells("cf1", b"checked")[0].value == b"yes", "row-005 true branch")
+    check(by_key[b"row-006"].get_cells("cf1", b"checked")[0].value == b"no", "row-006 false branch")
+    check(struct.unpack(">q", by_key[b"counter"].get_cells("cf1", b"n")[0].value)[0] == 3, "counter = 3")
+    check(by_key[b"counter"].get_cells("cf1", b"s")[0].value == b"abcd", "appended value")
+    check([c.value for c in by_key[b"row-008"].get_cells("cf2", b"x")] == [b"x-new"], "max versions 1")
+    for i in range(1, 50):
+        if i not in (7, 8):
+            check(by_key[b"row-%03d" % i].get_cells("cf2", b"x")[0].value == b"x-%d" % i, f"row-{i:03d} cf2:x")
+
+    # A range and a limit that cross from one tablet into the next.
+    rows = table.read_rows(ReadRowsQuery(row_ranges=[RowRange(start_key=b"c", end_key=b"row-003")]))
+    check([r.row_key for r in rows] == [b"counter", b"row-000", b"row-001", b"row-002"], "range across tablets")
+    rows = table.read_rows(ReadRowsQuery(limit=3, row_filter=row_filters.CellsColumnLimitFilter(1)))
+    check([r.row_key for r in rows] == [b"big", b"counter", b"row-000"], "limit across tablets")
+    check([c.value for c in rows[2].get_cells("cf1", b"a")] == [b"v0"], "filter across tablets")
+
+    # Writes still land on both sides, and the samples name more than the table's end.
+    table.mutate_row(b"a-after-split", [SetCell("cf1", b"a", b"1", timestamp_micros=1_000)])
+    table.mutate_row(b"zz-after-split", [SetCell("cf1", b"a", b"2", timestamp_micros=1_000)])
+    keys = [r.row_key for r in table.read_rows(ReadRowsQuery(row_keys=[b"a-after-split", b"zz-after-split"]))]
+    check(keys == [b"a-after-split", b"zz-after-split"], f"writes after the split: {keys}")
+    check_samples(table.sample_row_keys(), 2)
+
+    client.close()
+    print("python client end-to-end (verify): all checks passed")
+
+
 if __name__ == "__main__":
     try:
-        main()
+        if os.environ.get("BT_VERIFY") == "1":
+            verify()
+        else:
+            main()
     except AssertionError as e:
         print(f"FAILED: {e}", file=sys.stderr)
         sys.exit(1)
