@@ -333,7 +333,11 @@ impl TabletMap {
             if held_here && parent.stop_serving(TabletState::Unloading) {
                 let t = s.tables.entry(table.clone()).or_default();
                 t.remove(&parent.desc.start_key);
+                // An UpdateSchema since the children opened reached only the parent; under
+                // this lock, none can slip between the two.
+                let schema = parent.tablet.schema();
                 for c in children {
+                    c.tablet.set_schema((*schema).clone());
                     let held = Arc::new(HeldTablet::new(c.desc, c.tablet, c.split_threshold));
                     t.insert(held.desc.start_key.clone(), held);
                 }
