@@ -7,6 +7,8 @@ const PROTOS: &[&str] = &[
     "google/bigtable/v2/bigtable.proto",
     "google/bigtable/v2/data.proto",
     "google/bigtable/v2/request_stats.proto",
+    "google/bigtable/admin/v2/table.proto",
+    "google/bigtable/admin/v2/bigtable_table_admin.proto",
     "google/rpc/status.proto",
     "bt/internal/v1/cluster.proto",
 ];

@@ -22,6 +22,7 @@
 //! - [`layout`]: where tablets live under the data root, epoch directories and fencing,
 //!   the `SPLIT` marker (`docs/cluster.md`).
 //! - [`chunks`]: rows as a ReadRows response stream (the chunk rules clients enforce).
+//! - [`client`]: the Rust client library (routes by tablet location, retries on "not serving").
 //! - [`server`]: the tablet server (gRPC data and control services, lease client).
 //!
 //! ```
@@ -47,6 +48,7 @@
 
 pub mod cells;
 pub mod chunks;
+pub mod client;
 pub mod clock;
 pub mod conditional;
 pub mod drop_range;

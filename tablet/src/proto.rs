@@ -11,6 +11,14 @@ pub mod google {
         pub mod v2 {
             tonic::include_proto!("google.bigtable.v2");
         }
+        /// `google.bigtable.admin.*`.
+        pub mod admin {
+            /// `google.bigtable.admin.v2`: the table-admin API (messages, `BigtableTableAdmin`
+            /// client and server).
+            pub mod v2 {
+                tonic::include_proto!("google.bigtable.admin.v2");
+            }
+        }
     }
     /// `google.rpc`: the RPC status message.
     pub mod rpc {
@@ -29,4 +37,5 @@ pub mod bt {
     }
 }
 
+pub use google::bigtable::admin::v2 as admin;
 pub use google::bigtable::v2 as bigtable;

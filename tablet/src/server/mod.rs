@@ -250,6 +250,16 @@ impl TabletServer {
         self.shared.server_id.lock().clone()
     }
 
+    /// What the server holds now (as `TabletControl.Status` reports it).
+    pub fn statuses(&self) -> Vec<crate::proto::bt::internal::v1::TabletStatus> {
+        self.shared.tablets.statuses()
+    }
+
+    /// Number of tablets held now.
+    pub fn tablet_count(&self) -> usize {
+        self.statuses().len()
+    }
+
     /// True while the server may answer data RPCs.
     pub fn has_lease(&self) -> bool {
         self.shared.lease.is_valid()
@@ -267,11 +277,13 @@ impl Shared {
     }
 
     /// The answer for a request that found no tablet: an unknown table is `NOT_FOUND` in
-    /// static mode (the server knows every table) and "not serving" under a master (the
-    /// table may live on other servers).
+    /// static mode (`--table` given: the server knows every table) and "not serving"
+    /// otherwise (the table may live on other servers; tablets come and go by LoadTablet).
     fn miss(&self, table: &str, miss: Miss) -> Status {
         match miss {
-            Miss::Table if self.lease.is_static() => Status::not_found(format!("table {table} not found")),
+            Miss::Table if self.lease.is_static() && !self.config.static_tables.is_empty() => {
+                Status::not_found(format!("table {table} not found"))
+            }
             Miss::Table => status::not_serving(format!("no tablet of table {table} is held by this server")),
             Miss::Rows(why) => status::not_serving(why),
         }

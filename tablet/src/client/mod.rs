@@ -1,0 +1,745 @@
+//! The Rust client: Bigtable's data operations, routed straight to the tablet servers.
+//!
+//! A [`Client`] finds tablets either through the master (`MasterControl.LocateTablets`,
+//! [`Client::connect_master`]) or, for a single tablet server that holds whole tables,
+//! statically ([`Client::single_server`]). Locations are cached per table; an answer of
+//! "not serving" (docs/cluster.md) drops the cached entry, the client asks again and
+//! retries with exponential back-off until [`ClientOptions::retry_deadline`].
+//!
+//! Retries never repeat a write that may have been applied, except where repeating it is
+//! harmless: `mutate_row(s)` are retried on any `UNAVAILABLE` (a `SetCell` with an explicit
+//! timestamp rewrites the same cell; one with server time `-1` may gain a second version,
+//! as with Cloud Bigtable's own clients); `check_and_mutate_row` and
+//! `read_modify_write_row` only when the server said it did not serve the row. Reads that
+//! fail mid-stream resume after the last row received.
+//!
+//! ```ignore
+//! use tablet::client::{build::{filter, mutation, rows}, Client};
+//!
+//! let client = Client::single_server("127.0.0.1:8086")?;
+//! let table = client.table("projects/p/instances/i/tables/t");
+//! table.mutate_row(b"row-1", vec![mutation::set_cell("cf", b"col", -1, b"hello")]).await?;
+//! let mut reader = table.read_rows(rows::prefix(b"row-"), Some(filter::latest(1)), None);
+//! while let Some(row) = reader.next_row().await? {
+//!     println!("{:?}", row.key);
+//! }
+//! ```
+
+pub mod build;
+pub mod routing;
+
+use std::collections::{HashMap, VecDeque};
+use std::sync::Arc;
+use std::time::Duration;
+
+use parking_lot::Mutex;
+use tokio::time::Instant;
+use tonic::transport::{Channel, Endpoint};
+use tonic::{Code, Status, Streaming};
+
+use crate::proto::bigtable::bigtable_client::BigtableClient;
+use crate::proto::bigtable::{
+    mutate_rows_request, CheckAndMutateRowRequest, MutateRowRequest, MutateRowsRequest, Mutation,
+    ReadModifyWriteRowRequest, ReadModifyWriteRule, ReadRowsRequest, ReadRowsResponse, Row, RowFilter, RowSet,
+    SampleRowKeysRequest,
+};
+use crate::proto::bt::internal::v1::master_control_client::MasterControlClient;
+use crate::proto::bt::internal::v1::LocateTabletsRequest;
+use crate::reassemble::ChunkMerger;
+use crate::server::status::{not_serving, NOT_SERVING_METADATA, NOT_SERVING_PREFIX};
+use routing::{clip_row_set, remaining_after, row_set_span, Location, TableLocations};
+
+/// What a client call can fail with.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum ClientError {
+    /// The server (or master) answered with an error status.
+    #[error("{}: {}", .0.code(), .0.message())]
+    Status(#[from] Status),
+    /// An address could not be used.
+    #[error("bad address {address:?}: {reason}")]
+    Address {
+        /// The address given.
+        address: String,
+        /// Why it is unusable.
+        reason: String,
+    },
+    /// A ReadRows stream broke the chunking rules.
+    #[error("malformed ReadRows response from {address}: {reason}")]
+    Chunks {
+        /// The server that sent it.
+        address: String,
+        /// The rule broken.
+        reason: String,
+    },
+    /// Retries did not succeed before the deadline; carries the last error.
+    #[error("gave up after retrying for {waited:?}: {last}")]
+    RetriesExhausted {
+        /// How long the client kept trying.
+        waited: Duration,
+        /// The last error seen.
+        last: Box<ClientError>,
+    },
+}
+
+impl ClientError {
+    /// The gRPC status code this error corresponds to.
+    pub fn code(&self) -> Code {
+        match self {
+            ClientError::Status(s) => s.code(),
+            ClientError::Address { .. } => Code::InvalidArgument,
+            ClientError::Chunks { .. } => Code::Internal,
+            ClientError::RetriesExhausted { last, .. } => last.code(),
+        }
+    }
+}
+
+/// The result type of client calls.
+pub type ClientResult<T> = std::result::Result<T, ClientError>;
+
+/// True for a "not serving" answer: the request was not applied; refresh and retry.
+/// Recognised by the metadata key or, where there is no metadata (a `MutateRows` entry),
+/// by the message prefix.
+pub fn is_not_serving(s: &Status) -> bool {
+    s.code() == Code::Unavailable
+        && (s.metadata().get(NOT_SERVING_METADATA).is_some() || s.message().starts_with(NOT_SERVING_PREFIX))
+}
+
+/// True for a status worth retrying when repeating the request is harmless.
+pub fn is_transient(s: &Status) -> bool {
+    matches!(s.code(), Code::Unavailable | Code::DeadlineExceeded | Code::Aborted)
+}
+
+/// Client settings.
+#[derive(Clone, Debug)]
+pub struct ClientOptions {
+    /// How long a call keeps retrying transient failures before giving up.
+    pub retry_deadline: Duration,
+    /// First back-off delay (doubles up to one second).
+    pub initial_backoff: Duration,
+    /// Largest gRPC message accepted or sent.
+    pub max_message_bytes: usize,
+    /// Timeout for establishing a connection.
+    pub connect_timeout: Duration,
+}
+
+impl Default for ClientOptions {
+    fn default() -> Self {
+        ClientOptions {
+            retry_deadline: Duration::from_secs(30),
+            initial_backoff: Duration::from_millis(10),
+            max_message_bytes: 256 << 20,
+            connect_timeout: Duration::from_secs(5),
+        }
+    }
+}
+
+enum Locator {
+    Master(MasterControlClient<Channel>),
+    Single(String),
+}
+
+struct Inner {
+    locator: Locator,
+    cache: Mutex<HashMap<String, TableLocations>>,
+    conns: Mutex<HashMap<String, BigtableClient<Channel>>>,
+    opts: ClientOptions,
+}
+
+/// A handle to the cluster (cheap to clone; share it).
+#[derive(Clone)]
+pub struct Client {
+    inner: Arc<Inner>,
+}
+
+impl std::fmt::Debug for Client {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let locator = match &self.inner.locator {
+            Locator::Master(_) => "master",
+            Locator::Single(a) => a.as_str(),
+        };
+        f.debug_struct("Client").field("locator", &locator).finish_non_exhaustive()
+    }
+}
+
+fn endpoint(address: &str, opts: &ClientOptions) -> ClientResult<Endpoint> {
+    let uri = if address.contains("://") { address.to_string() } else { format!("http://{address}") };
+    Endpoint::from_shared(uri)
+        .map(|e| e.connect_timeout(opts.connect_timeout).tcp_nodelay(true))
+        .map_err(|e| ClientError::Address { address: address.into(), reason: e.to_string() })
+}
+
+impl Client {
+    /// A client that asks the master at `address` (`host:port`) where tablets are.
+    /// Connections are made lazily, on first use.
+    pub fn connect_master(address: &str) -> ClientResult<Client> {
+        Client::connect_master_with(address, ClientOptions::default())
+    }
+
+    /// [`Client::connect_master`] with options.
+    pub fn connect_master_with(address: &str, opts: ClientOptions) -> ClientResult<Client> {
+        let channel = endpoint(address, &opts)?.connect_lazy();
+        let master = MasterControlClient::new(channel)
+            .max_decoding_message_size(opts.max_message_bytes)
+            .max_encoding_message_size(opts.max_message_bytes);
+        Ok(Client::new(Locator::Master(master), opts))
+    }
+
+    /// A client for one tablet server that holds every table it is asked about (a
+    /// tablet server in static mode).
+    pub fn single_server(address: &str) -> ClientResult<Client> {
+        Client::single_server_with(address, ClientOptions::default())
+    }
+
+    /// [`Client::single_server`] with options.
+    pub fn single_server_with(address: &str, opts: ClientOptions) -> ClientResult<Client> {
+        endpoint(address, &opts)?;
+        Ok(Client::new(Locator::Single(address.to_string()), opts))
+    }
+
+    fn new(locator: Locator, opts: ClientOptions) -> Client {
+        Client {
+            inner: Arc::new(Inner {
+                locator,
+                cache: Mutex::new(HashMap::new()),
+                conns: Mutex::new(HashMap::new()),
+                opts,
+            }),
+        }
+    }
+
+    /// The table `name` (`projects/{p}/instances/{i}/tables/{t}`).
+    pub fn table(&self, name: &str) -> Table {
+        Table { client: self.clone(), name: name.to_string() }
+    }
+
+    /// The data-API connection to the tablet server at `address` (made on first use).
+    pub fn server(&self, address: &str) -> ClientResult<BigtableClient<Channel>> {
+        let mut conns = self.inner.conns.lock();
+        if let Some(c) = conns.get(address) {
+            return Ok(c.clone());
+        }
+        let opts = &self.inner.opts;
+        let c = BigtableClient::new(endpoint(address, opts)?.connect_lazy())
+            .max_decoding_message_size(opts.max_message_bytes)
+            .max_encoding_message_size(opts.max_message_bytes);
+        conns.insert(address.to_string(), c.clone());
+        Ok(c)
+    }
+
+    /// The tablets of `table` covering rows `[start, end)` (empty `end`: to the end of the
+    /// table), from the cache or, on a miss, from the master.
+    pub async fn locate(&self, table: &str, start: &[u8], end: &[u8]) -> ClientResult<Vec<Location>> {
+        if let Some(cover) = self.inner.cache.lock().get(table).and_then(|t| t.cover(start, end)) {
+            return Ok(cover);
+        }
+        let fetched = match &self.inner.locator {
+            Locator::Single(address) => {
+                vec![Location { start: Vec::new(), end: Vec::new(), address: address.clone() }]
+            }
+            Locator::Master(master) => {
+                let req = LocateTabletsRequest {
+                    table_name: table.to_string(),
+                    start_key: start.to_vec(),
+                    end_key: end.to_vec(),
+                };
+                let resp = master.clone().locate_tablets(req).await?.into_inner();
+                resp.tablets
+                    .into_iter()
+                    .filter_map(|t| {
+                        let d = t.tablet?;
+                        Some(Location { start: d.start_key, end: d.end_key, address: t.address })
+                    })
+                    .collect()
+            }
+        };
+        let mut cache = self.inner.cache.lock();
+        let entry = cache.entry(table.to_string()).or_default();
+        entry.insert_all(fetched);
+        entry.cover(start, end).ok_or_else(|| {
+            ClientError::Status(not_serving(format_args!(
+                "part of the rows of {table} is not assigned to a tablet server yet"
+            )))
+        })
+    }
+
+    /// Forgets the cached location of the tablet holding `row` of `table`.
+    pub fn forget(&self, table: &str, row: &[u8]) {
+        if let Some(t) = self.inner.cache.lock().get_mut(table) {
+            t.forget(row);
+        }
+    }
+
+    /// Forgets every cached location of `table`.
+    pub fn forget_table(&self, table: &str) {
+        self.inner.cache.lock().remove(table);
+    }
+
+    fn backoff(&self) -> Backoff {
+        Backoff {
+            started: Instant::now(),
+            deadline: Instant::now() + self.inner.opts.retry_deadline,
+            delay: self.inner.opts.initial_backoff,
+        }
+    }
+}
+
+/// Exponential back-off bounded by a deadline.
+struct Backoff {
+    started: Instant,
+    deadline: Instant,
+    delay: Duration,
+}
+
+impl Backoff {
+    /// Sleeps before the next attempt, or returns `last` wrapped when the deadline would pass.
+    async fn wait(&mut self, last: ClientError) -> ClientResult<()> {
+        let now = Instant::now();
+        if now + self.delay > self.deadline {
+            return Err(ClientError::RetriesExhausted { waited: now - self.started, last: Box::new(last) });
+        }
+        tokio::time::sleep(self.delay).await;
+        self.delay = (self.delay * 2).min(Duration::from_secs(1));
+        Ok(())
+    }
+}
+
+/// One table of the cluster.
+#[derive(Clone, Debug)]
+pub struct Table {
+    client: Client,
+    name: String,
+}
+
+/// When a failed request may be sent again.
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Retry {
+    /// On any transient status (repeating is harmless).
+    Transient,
+    /// Only when the server did not serve the row (the request was not applied).
+    NotServing,
+}
+
+impl Retry {
+    fn allows(self, s: &Status) -> bool {
+        match self {
+            Retry::Transient => is_transient(s),
+            Retry::NotServing => is_not_serving(s),
+        }
+    }
+}
+
+impl Table {
+    /// The table's full name.
+    pub fn name(&self) -> &str {
+        &self.name
+    }
+
+    /// The server for `row` and a connection to it.
+    async fn route(&self, row: &[u8]) -> ClientResult<BigtableClient<Channel>> {
+        let mut end = row.to_vec();
+        end.push(0);
+        let locs = self.client.locate(&self.name, row, &end).await?;
+        let address = locs.first().map(|l| l.address.clone()).unwrap_or_default();
+        self.client.server(&address)
+    }
+
+    /// Runs a single-row call, refreshing the location and retrying as `retry` allows.
+    async fn single_row<T, F, Fut>(&self, row: &[u8], retry: Retry, mut call: F) -> ClientResult<T>
+    where
+        F: FnMut(BigtableClient<Channel>) -> Fut,
+        Fut: std::future::Future<Output = Result<T, Status>>,
+    {
+        let mut backoff = self.client.backoff();
+        loop {
+            let err = match self.route(row).await {
+                Ok(conn) => match call(conn).await {
+                    Ok(v) => return Ok(v),
+                    Err(s) if retry.allows(&s) => ClientError::Status(s),
+                    Err(s) => return Err(s.into()),
+                },
+                Err(ClientError::Status(s)) if is_transient(&s) => ClientError::Status(s),
+                Err(e) => return Err(e),
+            };
+            self.client.forget(&self.name, row);
+            backoff.wait(err).await?;
+        }
+    }
+
+    /// Applies `mutations` to `row` atomically.
+    pub async fn mutate_row(&self, row: &[u8], mutations: Vec<Mutation>) -> ClientResult<()> {
+        let name = self.name.clone();
+        self.single_row(row, Retry::Transient, |mut c| {
+            let req = MutateRowRequest {
+                table_name: name.clone(),
+                row_key: row.to_vec(),
+                mutations: mutations.clone(),
+                ..Default::default()
+            };
+            async move { c.mutate_row(req).await.map(|_| ()) }
+        })
+        .await
+    }
+
+    /// Applies each `(row, mutations)` entry atomically per row (not across rows). Returns
+    /// one result per entry, in order; entries on tablets that moved are retried.
+    pub async fn mutate_rows(&self, entries: Vec<(Vec<u8>, Vec<Mutation>)>) -> ClientResult<Vec<Result<(), Status>>> {
+        let mut results: Vec<Option<Result<(), Status>>> = vec![None; entries.len()];
+        let mut pending: Vec<usize> = (0..entries.len()).collect();
+        let mut backoff = self.client.backoff();
+        while !pending.is_empty() {
+            // Group the pending entries by server.
+            let mut by_server: HashMap<String, Vec<usize>> = HashMap::new();
+            let mut last_err = None;
+            for &i in &pending {
+                let row = &entries[i].0;
+                let mut end = row.clone();
+                end.push(0);
+                match self.client.locate(&self.name, row, &end).await {
+                    Ok(locs) => {
+                        let address = locs.first().map(|l| l.address.clone()).unwrap_or_default();
+                        by_server.entry(address).or_default().push(i);
+                    }
+                    Err(ClientError::Status(s)) if is_transient(&s) => last_err = Some(ClientError::Status(s)),
+                    Err(e) => return Err(e),
+                }
+            }
+            let mut tasks = tokio::task::JoinSet::new();
+            for (address, idx) in by_server {
+                let mut conn = self.client.server(&address)?;
+                let req = MutateRowsRequest {
+                    table_name: self.name.clone(),
+                    entries: idx
+                        .iter()
+                        .map(|&i| mutate_rows_request::Entry {
+                            row_key: entries[i].0.clone(),
+                            mutations: entries[i].1.clone(),
+                        })
+                        .collect(),
+                    ..Default::default()
+                };
+                tasks.spawn(async move {
+                    let outcome = async {
+                        let mut stream = conn.mutate_rows(req).await?.into_inner();
+                        let mut statuses = Vec::new();
+                        while let Some(msg) = stream.message().await? {
+                            statuses.extend(msg.entries);
+                        }
+                        Ok::<_, Status>(statuses)
+                    }
+                    .await;
+                    (idx, outcome)
+                });
+            }
+            let mut retry = Vec::new();
+            while let Some(joined) = tasks.join_next().await {
+                let (idx, outcome) = joined.map_err(|e| Status::internal(format!("mutate_rows task failed: {e}")))?;
+                match outcome {
+                    Ok(statuses) => {
+                        let mut seen = vec![false; idx.len()];
+                        for e in statuses {
+                            let Some(pos) = usize::try_from(e.index).ok().filter(|&p| p < idx.len()) else {
+                                return Err(
+                                    Status::internal(format!("MutateRows answered for entry {}", e.index)).into()
+                                );
+                            };
+                            seen[pos] = true;
+                            let status = e.status.unwrap_or_default();
+                            let i = idx[pos];
+                            if status.code == 0 {
+                                results[i] = Some(Ok(()));
+                            } else {
+                                let s = Status::new(Code::from_i32(status.code), status.message);
+                                if is_transient(&s) {
+                                    self.client.forget(&self.name, &entries[i].0);
+                                    retry.push(i);
+                                    last_err = Some(ClientError::Status(s));
+                                } else {
+                                    results[i] = Some(Err(s));
+                                }
+                            }
+                        }
+                        // Entries the server did not report on are retried.
+                        retry.extend(idx.iter().zip(seen).filter(|(_, s)| !s).map(|(&i, _)| i));
+                    }
+                    Err(s) if is_transient(&s) => {
+                        for &i in &idx {
+                            self.client.forget(&self.name, &entries[i].0);
+                        }
+                        retry.extend(idx);
+                        last_err = Some(ClientError::Status(s));
+                    }
+                    Err(s) => {
+                        for &i in &idx {
+                            results[i] = Some(Err(s.clone()));
+                        }
+                    }
+                }
+            }
+            pending = retry;
+            pending.sort_unstable();
+            pending.dedup();
+            if !pending.is_empty() {
+                let err = last_err.unwrap_or_else(|| ClientError::Status(Status::unavailable("entries unanswered")));
+                backoff.wait(err).await?;
+            }
+        }
+        Ok(results.into_iter().map(|r| r.unwrap_or_else(|| Err(Status::internal("entry not answered")))).collect())
+    }
+
+    /// The row `row` passed through `filter`, or `None` when nothing of it is left.
+    pub async fn read_row(&self, row: &[u8], filter: Option<RowFilter>) -> ClientResult<Option<Row>> {
+        let mut reader = self.read_rows(build::rows::keys([row]), filter, Some(1));
+        reader.next_row().await
+    }
+
+    /// Reads the rows of `rows` in key order through `filter`, at most `limit` of them,
+    /// as a stream ([`RowReader::next_row`]).
+    pub fn read_rows(&self, rows: RowSet, filter: Option<RowFilter>, limit: Option<u64>) -> RowReader {
+        RowReader::new(self.clone(), rows, filter, limit, false)
+    }
+
+    /// [`Table::read_rows`] in descending key order.
+    pub fn read_rows_reversed(&self, rows: RowSet, filter: Option<RowFilter>, limit: Option<u64>) -> RowReader {
+        RowReader::new(self.clone(), rows, filter, limit, true)
+    }
+
+    /// Applies `true_mutations` when `predicate` (none: any cell) yields a cell of `row`,
+    /// else `false_mutations`; atomically. Returns whether the predicate matched.
+    pub async fn check_and_mutate_row(
+        &self,
+        row: &[u8],
+        predicate: Option<RowFilter>,
+        true_mutations: Vec<Mutation>,
+        false_mutations: Vec<Mutation>,
+    ) -> ClientResult<bool> {
+        let name = self.name.clone();
+        self.single_row(row, Retry::NotServing, |mut c| {
+            let req = CheckAndMutateRowRequest {
+                table_name: name.clone(),
+                row_key: row.to_vec(),
+                predicate_filter: predicate.clone(),
+                true_mutations: true_mutations.clone(),
+                false_mutations: false_mutations.clone(),
+                ..Default::default()
+            };
+            async move { Ok(c.check_and_mutate_row(req).await?.into_inner().predicate_matched) }
+        })
+        .await
+    }
+
+    /// Applies `rules` to `row` atomically; returns the new cells of the modified columns.
+    pub async fn read_modify_write_row(&self, row: &[u8], rules: Vec<ReadModifyWriteRule>) -> ClientResult<Row> {
+        let name = self.name.clone();
+        self.single_row(row, Retry::NotServing, |mut c| {
+            let req = ReadModifyWriteRowRequest {
+                table_name: name.clone(),
+                row_key: row.to_vec(),
+                rules: rules.clone(),
+                ..Default::default()
+            };
+            async move { Ok(c.read_modify_write_row(req).await?.into_inner().row.unwrap_or_default()) }
+        })
+        .await
+    }
+
+    /// Row keys splitting the table into pieces of roughly equal size, each with the
+    /// approximate bytes before it; the last has an empty key and the table's size.
+    pub async fn sample_row_keys(&self) -> ClientResult<Vec<(Vec<u8>, i64)>> {
+        let mut backoff = self.client.backoff();
+        'attempt: loop {
+            let err = match self.client.locate(&self.name, b"", b"").await {
+                Ok(locs) => {
+                    let mut out: Vec<(Vec<u8>, i64)> = Vec::new();
+                    let mut base = 0i64;
+                    for loc in &locs {
+                        let mut conn = self.client.server(&loc.address)?;
+                        let req = SampleRowKeysRequest { table_name: self.name.clone(), ..Default::default() };
+                        let answer = async {
+                            let mut stream = conn.sample_row_keys(req).await?.into_inner();
+                            let mut v = Vec::new();
+                            while let Some(m) = stream.message().await? {
+                                v.push(m);
+                            }
+                            Ok::<_, Status>(v)
+                        }
+                        .await;
+                        match answer {
+                            Ok(samples) => {
+                                let mut last = 0;
+                                for s in samples {
+                                    last = s.offset_bytes;
+                                    // A tablet's "end" sample is the next tablet's start.
+                                    let key = if s.row_key.is_empty() { loc.end.clone() } else { s.row_key };
+                                    if !key.is_empty() {
+                                        out.push((key, base + s.offset_bytes));
+                                    }
+                                }
+                                base += last;
+                            }
+                            Err(s) if is_transient(&s) => {
+                                self.client.forget(&self.name, &loc.start);
+                                backoff.wait(ClientError::Status(s)).await?;
+                                continue 'attempt;
+                            }
+                            Err(s) => return Err(s.into()),
+                        }
+                    }
+                    out.push((Vec::new(), base));
+                    return Ok(out);
+                }
+                Err(ClientError::Status(s)) if is_transient(&s) => ClientError::Status(s),
+                Err(e) => return Err(e),
+            };
+            self.client.forget_table(&self.name);
+            backoff.wait(err).await?;
+        }
+    }
+}
+
+/// The tablet stream a [`RowReader`] is reading from.
+struct Current {
+    location: Location,
+    stream: Streaming<ReadRowsResponse>,
+    merger: ChunkMerger,
+}
+
+/// A stream of rows from [`Table::read_rows`]; crosses tablets in key order and resumes
+/// after the last row received when a tablet moves or splits mid-read.
+pub struct RowReader {
+    table: Table,
+    /// What is still to be read; `None` once everything was read.
+    remaining: Option<RowSet>,
+    filter: Option<RowFilter>,
+    /// Rows still allowed; `None` for no limit.
+    limit: Option<u64>,
+    reversed: bool,
+    current: Option<Current>,
+    ready: VecDeque<Row>,
+    /// The key of the last complete row received (the resume point).
+    last_key: Option<Vec<u8>>,
+    backoff: Backoff,
+}
+
+impl RowReader {
+    fn new(table: Table, rows: RowSet, filter: Option<RowFilter>, limit: Option<u64>, reversed: bool) -> RowReader {
+        let backoff = table.client.backoff();
+        RowReader {
+            table,
+            remaining: Some(rows),
+            filter,
+            limit,
+            reversed,
+            current: None,
+            ready: VecDeque::new(),
+            last_key: None,
+            backoff,
+        }
+    }
+
+    /// The next row, or `None` at the end.
+    pub async fn next_row(&mut self) -> ClientResult<Option<Row>> {
+        loop {
+            if self.limit == Some(0) {
+                return Ok(None);
+            }
+            if let Some(row) = self.ready.pop_front() {
+                if let Some(l) = self.limit.as_mut() {
+                    *l -= 1;
+                }
+                return Ok(Some(row));
+            }
+            if self.current.is_none() {
+                let Some(rows) = self.remaining.clone() else { return Ok(None) };
+                match self.open(&rows).await {
+                    Ok(true) => {}
+                    Ok(false) => {
+                        self.remaining = None;
+                        return Ok(None);
+                    }
+                    Err(e) => self.retry_or_fail(e).await?,
+                }
+                continue;
+            }
+            let Some(cur) = self.current.as_mut() else { continue };
+            match cur.stream.message().await {
+                Ok(Some(resp)) => {
+                    let rows = cur.merger.push(&resp).map_err(|reason| ClientError::Chunks {
+                        address: cur.location.address.clone(),
+                        reason: reason.to_string(),
+                    })?;
+                    if let Some(last) = rows.last() {
+                        self.last_key = Some(last.key.clone());
+                    }
+                    self.ready.extend(rows);
+                }
+                Ok(None) => {
+                    cur.merger.finish().map_err(|reason| ClientError::Chunks {
+                        address: cur.location.address.clone(),
+                        reason: reason.to_string(),
+                    })?;
+                    // The tablet is done: go on past it.
+                    let loc = cur.location.clone();
+                    self.current = None;
+                    self.remaining = match self.remaining.take() {
+                        Some(rows) if self.reversed && !loc.start.is_empty() => clip_row_set(&rows, b"", &loc.start),
+                        Some(rows) if !self.reversed && !loc.end.is_empty() => clip_row_set(&rows, &loc.end, b""),
+                        _ => None,
+                    };
+                }
+                Err(s) => self.retry_or_fail(ClientError::Status(s)).await?,
+            }
+        }
+    }
+
+    /// Reads every remaining row.
+    pub async fn collect_all(mut self) -> ClientResult<Vec<Row>> {
+        let mut out = Vec::new();
+        while let Some(row) = self.next_row().await? {
+            out.push(row);
+        }
+        Ok(out)
+    }
+
+    /// Opens the stream of the first (last, when reversed) tablet with rows to read.
+    /// `Ok(false)` when no tablet has any.
+    async fn open(&mut self, rows: &RowSet) -> ClientResult<bool> {
+        let (start, end) = row_set_span(rows);
+        let mut locs = self.table.client.locate(&self.table.name, &start, &end).await?;
+        if self.reversed {
+            locs.reverse();
+        }
+        for loc in locs {
+            let Some(clipped) = clip_row_set(rows, &loc.start, &loc.end) else { continue };
+            let mut conn = self.table.client.server(&loc.address)?;
+            let req = ReadRowsRequest {
+                table_name: self.table.name.clone(),
+                rows: Some(clipped),
+                filter: self.filter.clone(),
+                rows_limit: self.limit.map_or(0, |l| i64::try_from(l).unwrap_or(i64::MAX)),
+                reversed: self.reversed,
+                ..Default::default()
+            };
+            let stream = conn.read_rows(req).await?.into_inner();
+            self.current = Some(Current { location: loc, stream, merger: ChunkMerger::new(self.reversed) });
+            return Ok(true);
+        }
+        Ok(false)
+    }
+
+    /// After a failure: forget the tablet, narrow the request to what is left, back off.
+    async fn retry_or_fail(&mut self, err: ClientError) -> ClientResult<()> {
+        let retryable = matches!(&err, ClientError::Status(s) if is_transient(s));
+        if !retryable {
+            return Err(err);
+        }
+        match self.current.take() {
+            Some(cur) => self.table.client.forget(&self.table.name, &cur.location.start),
+            None => self.table.client.forget_table(&self.table.name),
+        }
+        if let Some(last) = self.last_key.as_ref() {
+            self.remaining = self.remaining.take().and_then(|rows| remaining_after(&rows, last, self.reversed));
+        }
+        self.backoff.wait(err).await
+    }
+}
