@@ -19,6 +19,9 @@
 //! 5. With a master, `MasterControl.ReportSplit`, retried until the master answers; a
 //!    refusal is logged (the master learns of the split at the parent's next load anyway,
 //!    from the marker).
+//! 6. Each child is checked at once (a tablet far past the threshold, after a bulk load,
+//!    splits again without waiting for more writes). Under a master, a child may split
+//!    only once the master accepted its parent's split, so that reports arrive in order.
 //!
 //! A write that reaches the parent after its gate closed wrote nothing and got
 //! `Error::NotServing`; the data service waits for step 4 and runs it again on the child
@@ -64,6 +67,9 @@ pub(crate) struct SplitProgress {
     unchecked: AtomicU64,
     /// The size at the last check that found no split point (0: none).
     fruitless_at: AtomicU64,
+    /// Not to be split yet: a split child whose parent's split the master has not
+    /// accepted yet.
+    held_back: AtomicBool,
 }
 
 impl SplitProgress {
@@ -71,10 +77,20 @@ impl SplitProgress {
     pub(crate) fn is_splitting(&self) -> bool {
         self.splitting.load(Ordering::Relaxed)
     }
+
+    /// Holds the tablet back from splitting (`true`) until [`SplitProgress::release`].
+    pub(crate) fn hold_back(&self, held_back: bool) {
+        self.held_back.store(held_back, Ordering::Relaxed);
+    }
+
+    /// Lets a held-back tablet split.
+    fn release(&self) {
+        self.held_back.store(false, Ordering::Relaxed);
+    }
 }
 
 /// Counts `bytes` written to `held`; starts a size check in the background when enough
-/// were written since the last one and none is running. Call from the runtime (it spawns).
+/// were written since the last one. Call from the runtime (it spawns).
 pub(crate) fn note_write(shared: &Arc<Shared>, held: &Arc<HeldTablet>, bytes: u64) {
     let threshold = held.split_threshold;
     if threshold == 0 {
@@ -82,7 +98,15 @@ pub(crate) fn note_write(shared: &Arc<Shared>, held: &Arc<HeldTablet>, bytes: u6
     }
     let every = (threshold / 8).clamp(1, MAX_CHECK_EVERY);
     let written = held.split.unchecked.fetch_add(bytes, Ordering::Relaxed).saturating_add(bytes);
-    if written < every {
+    if written >= every {
+        start_check(shared, held);
+    }
+}
+
+/// Starts a size check of `held` in its own task, unless one is running or the tablet may
+/// not split (now or ever).
+fn start_check(shared: &Arc<Shared>, held: &Arc<HeldTablet>) {
+    if held.split_threshold == 0 || held.split.held_back.load(Ordering::Relaxed) {
         return;
     }
     if held.split.busy.compare_exchange(false, true, Ordering::Acquire, Ordering::Relaxed).is_err() {
@@ -118,14 +142,16 @@ async fn run(shared: Arc<Shared>, held: Arc<HeldTablet>) {
         }
     };
     let Done { report, left, right } = done;
+    let master = shared.config.master.clone();
     let child = |desc: &Option<_>, tablet| Child {
         desc: desc.clone().unwrap_or_default(),
         tablet,
         split_threshold: held.split_threshold,
+        held_back: master.is_some(),
     };
     let children = [child(&report.left, left), child(&report.right, right)];
-    match shared.tablets.swap_split(&held, children) {
-        None => {
+    let served = match shared.tablets.swap_split(&held, children) {
+        Ok(served) => {
             info!(
                 tablet = %held.name(),
                 left = %report.left.as_ref().map(|d| d.tablet_id.as_str()).unwrap_or_default(),
@@ -133,11 +159,17 @@ async fn run(shared: Arc<Shared>, held: Arc<HeldTablet>) {
                 split_row = %report.left.as_ref().map(|d| escape_for_display(&d.end_key)).unwrap_or_default(),
                 "tablet split"
             );
-            if let Err(e) = shared.tablets.retire(held.clone()).await {
-                warn!(tablet = %held.name(), error = %e, "closing the split parent failed");
-            }
+            // In its own task: a long ReadRows stream on the parent delays neither the
+            // report nor the children's checks.
+            let (s, parent) = (shared.clone(), held.clone());
+            tokio::spawn(async move {
+                if let Err(e) = s.tablets.retire(parent.clone()).await {
+                    warn!(tablet = %parent.name(), error = %e, "closing the split parent failed");
+                }
+            });
+            Some(served)
         }
-        Some(children) => {
+        Err(children) => {
             // An unload (or shutdown) took the parent meanwhile: the split is on disk (the
             // marker), so a later load of the parent answers with it; the children are
             // closed unused.
@@ -149,16 +181,24 @@ async fn run(shared: Arc<Shared>, held: Arc<HeldTablet>) {
             if let Ok(Err(e)) = closed {
                 warn!(tablet = %held.name(), error = %e, "closing the unserved split children failed");
             }
+            None
         }
-    }
-    if let Some(master) = shared.config.master.clone() {
-        report_split(&shared, &master, report).await;
+    };
+    let accepted = match &master {
+        Some(master) => report_split(&shared, master, report).await,
+        None => true,
+    };
+    if accepted {
+        for child in served.iter().flatten() {
+            child.split.release();
+            start_check(&shared, child);
+        }
     }
 }
 
 /// Steps 1 to 3 of the module docs, on a blocking thread. `None`: no split now.
 fn split_blocking(shared: &Shared, held: &Arc<HeldTablet>) -> Result<Option<Done>> {
-    if !shared.lease.is_valid() {
+    if !shared.lease.is_valid() || held.split.held_back.load(Ordering::Relaxed) {
         return Ok(None);
     }
     let Some(guard) = held.enter() else { return Ok(None) };
@@ -216,8 +256,9 @@ fn retryable(code: Code) -> bool {
     )
 }
 
-/// Sends `report` to the master until it answers (or the server stops).
-async fn report_split(shared: &Shared, master: &str, report: ReportSplitRequest) {
+/// Sends `report` to the master until it answers (or the server stops); true when the
+/// master accepted it.
+async fn report_split(shared: &Shared, master: &str, report: ReportSplitRequest) -> bool {
     let parent = report.parent.as_ref().map(|d| format!("{}/{}@{}", d.table_name, d.tablet_id, d.epoch));
     let parent = parent.unwrap_or_default();
     let uri = if master.contains("://") { master.to_string() } else { format!("http://{master}") };
@@ -225,7 +266,7 @@ async fn report_split(shared: &Shared, master: &str, report: ReportSplitRequest)
         Ok(e) => e.connect_timeout(shared.config.renew_timeout),
         Err(e) => {
             warn!(master, error = %e, %parent, "bad master address; the split is not reported");
-            return;
+            return false;
         }
     };
     let mut client = MasterControlClient::new(endpoint.connect_lazy());
@@ -235,15 +276,15 @@ async fn report_split(shared: &Shared, master: &str, report: ReportSplitRequest)
         match tokio::time::timeout(shared.config.renew_timeout, client.report_split(report.clone())).await {
             Ok(Ok(resp)) if resp.get_ref().accepted => {
                 info!(%parent, "split reported to the master");
-                return;
+                return true;
             }
             Ok(Ok(_)) => {
                 warn!(%parent, "the master refused the split report");
-                return;
+                return false;
             }
             Ok(Err(status)) if !retryable(status.code()) => {
                 warn!(%parent, code = ?status.code(), message = %status.message(), "the master refused the split report");
-                return;
+                return false;
             }
             Ok(Err(status)) => {
                 debug!(%parent, code = ?status.code(), message = %status.message(), "split report failed; retrying")
@@ -254,7 +295,7 @@ async fn report_split(shared: &Shared, master: &str, report: ReportSplitRequest)
             () = tokio::time::sleep(pause) => {}
             _ = stop.wait_for(|stopped| *stopped) => {
                 warn!(%parent, "server stopping; the split was not reported (the master finds the SPLIT marker)");
-                return;
+                return false;
             }
         }
         pause = (pause * 2).min(REPORT_RETRY_MAX);

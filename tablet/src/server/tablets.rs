@@ -206,6 +206,9 @@ pub(crate) struct Child {
     pub(crate) desc: TabletDescriptor,
     pub(crate) tablet: Tablet,
     pub(crate) split_threshold: u64,
+    /// Not to be split before [`SplitProgress::release`] (its parent's split is not yet
+    /// recorded at the master).
+    pub(crate) held_back: bool,
 }
 
 impl TabletMap {
@@ -321,10 +324,14 @@ impl TabletMap {
 
     /// Serves the two children of a split instead of `parent`, in one step: the parent
     /// stops admitting requests (those in it finish; then call [`TabletMap::retire`]) and
-    /// leaves the map, the children enter it. When the parent is no longer served (an
-    /// unload began meanwhile), nothing changes and the children are handed back
-    /// (`Some`). Wakes the requests waiting in [`TabletMap::wait_for_split`] either way.
-    pub(crate) fn swap_split(&self, parent: &Arc<HeldTablet>, children: [Child; 2]) -> Option<[Child; 2]> {
+    /// leaves the map, the children enter it (and are returned). When the parent is no
+    /// longer served (an unload began meanwhile), nothing changes and the children are
+    /// handed back. Wakes the requests waiting in [`TabletMap::wait_for_split`] either way.
+    pub(crate) fn swap_split(
+        &self,
+        parent: &Arc<HeldTablet>,
+        children: [Child; 2],
+    ) -> Result<[Arc<HeldTablet>; 2], Box<[Child; 2]>> {
         let swapped = {
             let mut s = self.state.write();
             let table = &parent.desc.table_name;
@@ -336,14 +343,18 @@ impl TabletMap {
                 // An UpdateSchema since the children opened reached only the parent; under
                 // this lock, none can slip between the two.
                 let schema = parent.tablet.schema();
-                for c in children {
+                let held = children.map(|c| {
                     c.tablet.set_schema((*schema).clone());
                     let held = Arc::new(HeldTablet::new(c.desc, c.tablet, c.split_threshold));
-                    t.insert(held.desc.start_key.clone(), held);
+                    held.split.hold_back(c.held_back);
+                    held
+                });
+                for h in &held {
+                    t.insert(h.desc.start_key.clone(), h.clone());
                 }
-                None
+                Ok(held)
             } else {
-                Some(children)
+                Err(Box::new(children))
             }
         };
         self.notify_split_done();
