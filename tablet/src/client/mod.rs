@@ -605,8 +605,7 @@ impl Table {
 fn tablet_samples(answer: &[(Vec<u8>, i64)], start: &[u8], end: &[u8]) -> (Vec<(Vec<u8>, i64)>, i64) {
     let before_end = |k: &[u8]| !k.is_empty() && (end.is_empty() || k < end);
     // Bytes before the tablet: the offset of the last key at or before its start.
-    let base = answer.iter().filter(|(k, _)| !k.is_empty() && k.as_slice() <= start).map(|(_, o)| *o).last();
-    let base = base.unwrap_or(0);
+    let base = answer.iter().rev().find(|(k, _)| !k.is_empty() && k.as_slice() <= start).map_or(0, |(_, o)| *o);
     let inside: Vec<(Vec<u8>, i64)> = answer
         .iter()
         .filter(|(k, _)| k.as_slice() > start && before_end(k))
