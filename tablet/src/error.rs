@@ -45,7 +45,7 @@ pub enum Error {
     },
     /// A tablet was to be loaded at an epoch older than one already on disk: another
     /// server was assigned the tablet since (`docs/cluster.md`, fencing).
-    #[error("stale epoch: tablet {tablet} asked at epoch {requested}, but epoch {newest} exists")]
+    #[error("stale epoch: tablet {tablet} was asked for at epoch {requested}, but the newer epoch {newest} exists")]
     StaleEpoch {
         /// `<table_id>/<tablet_id>`.
         tablet: String,

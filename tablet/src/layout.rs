@@ -135,8 +135,10 @@ pub struct EpochDir {
 /// Prepares the directory to open tablet `tablet_id` of `table_id` from at `epoch`
 /// (`docs/cluster.md`, "Opening a tablet at an epoch"):
 ///
-/// 1. A complete `e<epoch>` (with `CURRENT`) is used as is.
-/// 2. If a newer epoch's directory exists, the load is refused with [`Error::StaleEpoch`].
+/// 1. If a newer epoch's directory exists (complete or not), the load is refused with
+///    [`Error::StaleEpoch`], even when `e<epoch>` itself exists: once the tablet was
+///    assigned anew, an old owner may not reopen its own directory either.
+/// 2. A complete `e<epoch>` (with `CURRENT`) is used as is (the same assignment, reopened).
 /// 3. Otherwise the newest older complete directory is copied into `e<epoch>` without
 ///    opening it ([`engine::checkpoint_closed`]: tables hard-linked, MANIFEST and WALs
 ///    copied, retried if its old owner changed it meanwhile); opening the result replays
@@ -164,6 +166,7 @@ pub fn prepare_epoch_dir(
         }
     };
     let epochs = list_epochs(fs.as_ref(), root, table_id, tablet_id)?;
+    // Before the reuse check: a stale owner may not reopen its own directory either.
     stale(&epochs)?;
     if epochs.contains(&epoch) {
         if is_complete(fs.as_ref(), &path) {
@@ -202,6 +205,53 @@ fn clear_files(fs: &dyn Fs, dir: &Path) -> Result<()> {
         fs.remove_file(&dir.join(&name))?;
     }
     Ok(fs.sync_dir(dir)?)
+}
+
+/// Where the children of a split go: their ids and `e<epoch>` directories.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SplitDirs {
+    /// The left child's id (`[start, split row)`).
+    pub left_id: String,
+    /// `<root>/tables/<table_id>/<left_id>/e<epoch>`, absent or empty.
+    pub left_dir: PathBuf,
+    /// The right child's id (`[split row, end)`).
+    pub right_id: String,
+    /// `<root>/tables/<table_id>/<right_id>/e<epoch>`, absent or empty.
+    pub right_dir: PathBuf,
+}
+
+/// Prepares the children's directories for splitting tablet `parent_id` of `table_id` at
+/// its `epoch` ([`child_tablet_ids`], then [`crate::Tablet::split`] into the two paths).
+///
+/// A child serves only once its parent's `SPLIT` marker exists, so while the marker is
+/// absent whatever an earlier attempt left in the children's directories (a checkpoint cut
+/// short by a crash, or a complete one whose split was abandoned) was never served: its
+/// files are removed. Refused when the parent's marker already exists (the tablet was split
+/// already) or a child has a directory of another epoch (it was assigned on its own, which
+/// only a recorded split allows).
+pub fn prepare_split_dirs(fs: &dyn Fs, root: &Path, table_id: &str, parent_id: &str, epoch: u64) -> Result<SplitDirs> {
+    if fs.exists(&split_marker_path(root, table_id, parent_id)?) {
+        return Err(Error::invalid(format!(
+            "tablet {table_id}/{parent_id} was split already (its SPLIT marker exists)"
+        )));
+    }
+    let (left_id, right_id) = child_tablet_ids(parent_id, epoch);
+    let prepare = |id: &str| -> Result<PathBuf> {
+        let dir = epoch_dir(root, table_id, id, epoch)?;
+        if let Some(other) = list_epochs(fs, root, table_id, id)?.into_iter().find(|&e| e != epoch) {
+            return Err(Error::invalid(format!(
+                "split child {table_id}/{id} already has a directory at epoch {other}; \
+                 not splitting {parent_id} at epoch {epoch}"
+            )));
+        }
+        if fs.exists(&dir) {
+            clear_files(fs, &dir)?;
+        }
+        Ok(dir)
+    };
+    let left_dir = prepare(&left_id)?;
+    let right_dir = prepare(&right_id)?;
+    Ok(SplitDirs { left_id, left_dir, right_id, right_dir })
 }
 
 /// `<root>/tables/<table_id>/<tablet_id>/SPLIT`.

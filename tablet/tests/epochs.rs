@@ -11,8 +11,8 @@ use std::sync::Arc;
 use common::{cells, set};
 use engine::{Fs, MemFs, PosixFs};
 use tablet::layout::{
-    child_tablet_ids, epoch_dir, list_epochs, prepare_epoch_dir, read_split_marker, split_report, write_split_marker,
-    Preparation,
+    child_tablet_ids, epoch_dir, list_epochs, prepare_epoch_dir, prepare_split_dirs, read_split_marker, split_report,
+    write_split_marker, Preparation,
 };
 use tablet::proto::bigtable::{Row, RowSet};
 use tablet::proto::bt::internal::v1::TabletDescriptor;
@@ -57,10 +57,15 @@ fn a_stale_epoch_is_refused() {
     assert!(e.to_string().contains("stale epoch"), "{e}");
     // The same epoch again is a reopen; bad ids and epoch 0 are refused before any I/O.
     assert_eq!(prepare_epoch_dir(&fs, root, TABLE, "a", 5).unwrap().preparation, Preparation::Reopened);
+    // Its own directory does not save a stale epoch: e4 now exists, and is still refused.
+    fs.create_dir_all(&epoch_dir(root, TABLE, "a", 4).unwrap()).unwrap();
+    let e = prepare_epoch_dir(&fs, root, TABLE, "a", 4).unwrap_err();
+    assert!(matches!(e, Error::StaleEpoch { requested: 4, newest: 5, .. }), "{e}");
+    assert!(e.to_string().contains("newer epoch 5"), "{e}");
     assert!(prepare_epoch_dir(&fs, root, TABLE, "../b", 6).is_err());
     assert!(prepare_epoch_dir(&fs, root, "t/../../x", "a", 6).is_err());
     assert!(prepare_epoch_dir(&fs, root, TABLE, "a", 0).is_err());
-    assert_eq!(list_epochs(fs.as_ref(), root, TABLE, "a").unwrap(), vec![5]);
+    assert_eq!(list_epochs(fs.as_ref(), root, TABLE, "a").unwrap(), vec![4, 5]);
 }
 
 /// The old owner is paused, not dead: its Db stays open with writes in its WAL only. The new
@@ -199,4 +204,37 @@ fn a_split_laid_out_under_the_data_root() {
     let right = Tablet::open(&dir.path, &m, b"", schema(), options(&fs)).unwrap();
     assert_eq!(dump(&left).len() + dump(&right).len(), 300);
     assert!(read_split_marker(fs.as_ref(), root, TABLE, "p").unwrap().is_some());
+}
+
+/// The children's directories of a split: ids from `child_tablet_ids`, leftovers of an
+/// abandoned attempt cleared, refused once the parent's marker exists or a child was
+/// assigned at another epoch.
+#[test]
+fn split_dirs_are_prepared_clean() {
+    let fs: Arc<dyn Fs> = Arc::new(MemFs::new());
+    let root = Path::new("/root");
+    let dirs = prepare_split_dirs(fs.as_ref(), root, TABLE, "p", 3).unwrap();
+    assert_eq!((dirs.left_id.as_str(), dirs.right_id.as_str()), ("p-l3", "p-r3"));
+    assert_eq!(dirs.left_dir, epoch_dir(root, TABLE, "p-l3", 3).unwrap());
+    assert_eq!(dirs.right_dir, epoch_dir(root, TABLE, "p-r3", 3).unwrap());
+    // An earlier attempt left a complete checkpoint in one child and half of one in the
+    // other; no marker was written, so they never served: both are emptied.
+    fs.create_dir_all(&dirs.left_dir).unwrap();
+    fs.create(&dirs.left_dir.join("CURRENT")).unwrap();
+    fs.create(&dirs.left_dir.join("000004.sst")).unwrap();
+    fs.create_dir_all(&dirs.right_dir).unwrap();
+    fs.create(&dirs.right_dir.join("MANIFEST-000005")).unwrap();
+    let again = prepare_split_dirs(fs.as_ref(), root, TABLE, "p", 3).unwrap();
+    assert_eq!(again, dirs);
+    assert!(fs.list_dir(&dirs.left_dir).unwrap().is_empty());
+    assert!(fs.list_dir(&dirs.right_dir).unwrap().is_empty());
+    // A child with a directory at another epoch was assigned on its own: refused.
+    fs.create_dir_all(&epoch_dir(root, TABLE, "p-r3", 4).unwrap()).unwrap();
+    let e = prepare_split_dirs(fs.as_ref(), root, TABLE, "p", 3).unwrap_err();
+    assert!(e.to_string().contains("p-r3") && e.to_string().contains("epoch 4"), "{e}");
+    // Once the marker exists, the tablet was split: refused, nothing touched.
+    let parent = TabletDescriptor { table_id: TABLE.into(), tablet_id: "q".into(), epoch: 2, ..Default::default() };
+    write_split_marker(fs.as_ref(), root, &split_report("s", &parent, b"m", "q-l2", "q-r2")).unwrap();
+    let e = prepare_split_dirs(fs.as_ref(), root, TABLE, "q", 2).unwrap_err();
+    assert!(e.to_string().contains("split already"), "{e}");
 }

@@ -32,11 +32,12 @@ struct Args {
     /// Block cache shared by all tablets, in MiB.
     #[arg(long, default_value_t = 256)]
     cache_mb: usize,
-    /// Split a tablet once it passes this many MiB.
+    /// Split a tablet once it passes this many MiB (0: never).
     #[arg(long, default_value_t = 512)]
     split_mb: u64,
-    /// Static mode: serve this table as one tablet, e.g.
-    /// `projects/p/instances/i/tables/t=cf1,cf2:maxversions=3:maxage=86400`. Repeatable.
+    /// Static mode: serve this table (one tablet until it splits), e.g.
+    /// `projects/p/instances/i/tables/t=cf1,cf2:maxversions=3:maxage=86400`; a trailing
+    /// `;split_kb=N` gives the table its own split size. Repeatable.
     #[arg(long = "table")]
     tables: Vec<String>,
     /// fsync every write before acknowledging it (survives machine crashes).

@@ -568,16 +568,15 @@ impl Table {
                         .await;
                         match answer {
                             Ok(samples) => {
-                                let mut last = 0;
-                                for s in samples {
-                                    last = s.offset_bytes;
-                                    // A tablet's "end" sample is the next tablet's start.
-                                    let key = if s.row_key.is_empty() { loc.end.clone() } else { s.row_key };
-                                    if !key.is_empty() {
-                                        out.push((key, base + s.offset_bytes));
-                                    }
+                                let answer: Vec<(Vec<u8>, i64)> =
+                                    samples.into_iter().map(|s| (s.row_key, s.offset_bytes)).collect();
+                                let (inside, size) = tablet_samples(&answer, &loc.start, &loc.end);
+                                out.extend(inside.into_iter().map(|(k, off)| (k, base + off)));
+                                base += size;
+                                // A tablet's end is the next tablet's start.
+                                if !loc.end.is_empty() {
+                                    out.push((loc.end.clone(), base));
                                 }
-                                base += last;
                             }
                             Err(s) if is_transient(&s) => {
                                 self.client.forget(&self.name, &loc.start);
@@ -597,6 +596,30 @@ impl Table {
             backoff.wait(err).await?;
         }
     }
+}
+
+/// The part of one server's SampleRowKeys answer that covers the tablet `[start, end)`.
+/// A server answers for every tablet of the table it holds, in key order, with offsets
+/// accumulated across them, each tablet closed by its end key (the empty key for the end
+/// of the table). Gives the keys strictly inside the tablet with offsets counted from its
+/// start, and the tablet's size. A tablet the server has split since it was located shows
+/// its children's boundaries as keys inside it.
+fn tablet_samples(answer: &[(Vec<u8>, i64)], start: &[u8], end: &[u8]) -> (Vec<(Vec<u8>, i64)>, i64) {
+    let before_end = |k: &[u8]| !k.is_empty() && (end.is_empty() || k < end);
+    // Bytes before the tablet: the offset of the last key at or before its start.
+    let base = answer.iter().rev().find(|(k, _)| !k.is_empty() && k.as_slice() <= start).map_or(0, |(_, o)| *o);
+    let inside: Vec<(Vec<u8>, i64)> = answer
+        .iter()
+        .filter(|(k, _)| k.as_slice() > start && before_end(k))
+        .map(|(k, o)| (k.clone(), (o - base).max(0)))
+        .collect();
+    // Its size: up to the first key at or past its end (the empty key is the table's end).
+    let end_offset = answer.iter().find(|(k, _)| !before_end(k) && (k.is_empty() || k.as_slice() > start));
+    let size = match end_offset {
+        Some((_, o)) => (o - base).max(0),
+        None => inside.last().map(|(_, o)| *o).unwrap_or(0),
+    };
+    (inside, size)
 }
 
 /// The tablet stream a [`RowReader`] is reading from.
@@ -755,5 +778,29 @@ impl RowReader {
             self.remaining = self.remaining.take().and_then(|rows| remaining_after(&rows, last, self.reversed));
         }
         self.backoff.wait(err).await
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::tablet_samples;
+
+    fn k(s: &str) -> Vec<u8> {
+        s.as_bytes().to_vec()
+    }
+
+    #[test]
+    fn a_servers_samples_are_cut_per_tablet() {
+        // One server holding [, m) (30 bytes) and [m, ) (70 bytes).
+        let answer = vec![(k("c"), 10), (k("f"), 20), (k("m"), 30), (k("p"), 50), (k(""), 100)];
+        assert_eq!(tablet_samples(&answer, b"", b"m"), (vec![(k("c"), 10), (k("f"), 20)], 30));
+        assert_eq!(tablet_samples(&answer, b"m", b""), (vec![(k("p"), 20)], 70));
+        // A stale location covering both: the children's boundary is a key inside it.
+        assert_eq!(tablet_samples(&answer, b"", b"").1, 100);
+        assert_eq!(tablet_samples(&answer, b"", b"").0.len(), 4);
+        // Tablets with a gap between them ([a, d) and [x, z), the latter ending the answer).
+        let gap = vec![(k("b"), 5), (k("d"), 9), (k("y"), 12), (k("z"), 20)];
+        assert_eq!(tablet_samples(&gap, b"a", b"d"), (vec![(k("b"), 5)], 9));
+        assert_eq!(tablet_samples(&gap, b"x", b"z"), (vec![(k("y"), 3)], 11));
     }
 }

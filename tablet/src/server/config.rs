@@ -37,24 +37,39 @@ impl Default for Limits {
     }
 }
 
-/// One table served alone, as `--table NAME=FAMILIES` gives it.
+/// One table served alone, as `--table NAME=FAMILIES[;split_kb=N]` gives it.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct StaticTable {
     /// `projects/{p}/instances/{i}/tables/{t}`.
     pub name: String,
     /// Its column families.
     pub schema: Schema,
+    /// This table's split threshold in bytes, instead of the server's
+    /// [`ServerConfig::split_bytes`] (0: never split).
+    pub split_bytes: Option<u64>,
 }
 
 impl StaticTable {
     /// Parses `projects/p/instances/i/tables/t=cf1,cf2:maxversions=3:maxage=86400`: the table
     /// name, `=`, and a comma-separated list of families, each optionally followed by
-    /// `:maxversions=N` and/or `:maxage=SECS` (both: a cell goes when either rule says so).
+    /// `:maxversions=N` and/or `:maxage=SECS` (both: a cell goes when either rule says so);
+    /// then optionally `;split_kb=N`, the table's own split threshold in KiB (0: never).
     pub fn parse(spec: &str) -> Result<StaticTable> {
         let bad = |why: String| Error::invalid(format!("--table {spec:?}: {why}"));
-        let (name, families) =
-            spec.split_once('=').ok_or_else(|| bad("expected NAME=FAMILY[,FAMILY...]".to_string()))?;
+        let (name, rest) = spec.split_once('=').ok_or_else(|| bad("expected NAME=FAMILY[,FAMILY...]".to_string()))?;
         parse_table_name(name).map_err(|e| bad(e.to_string()))?;
+        let mut options = rest.split(';');
+        let families = options.next().unwrap_or_default();
+        let mut split_bytes = None;
+        for opt in options {
+            match opt.split_once('=') {
+                Some(("split_kb", kb)) => {
+                    let kb: u64 = kb.parse().map_err(|_| bad(format!("split_kb={kb:?} is not a whole number")))?;
+                    split_bytes = Some(kb.saturating_mul(1024));
+                }
+                _ => return Err(bad(format!("unknown table option {opt:?} (split_kb=N)"))),
+            }
+        }
         let mut schema = Schema::new();
         for fam in families.split(',') {
             let mut parts = fam.split(':');
@@ -89,7 +104,7 @@ impl StaticTable {
             }
             schema = schema.with_family(fname, rule).map_err(|e| bad(e.to_string()))?;
         }
-        Ok(StaticTable { name: name.to_string(), schema })
+        Ok(StaticTable { name: name.to_string(), schema, split_bytes })
     }
 
     /// The table id a static table's directory is named by: `t` and 16 hex digits of a
@@ -139,7 +154,7 @@ pub struct ServerConfig {
     pub background_threads: usize,
     /// Memtable size of each tablet.
     pub write_buffer_bytes: usize,
-    /// A tablet past this size is split (0: never). Splits arrive with `Tablet::split`.
+    /// A tablet past this size is split (0: never); a static table may set its own.
     pub split_bytes: u64,
     /// fsync every write before acknowledging it.
     pub sync_writes: bool,
@@ -150,6 +165,12 @@ pub struct ServerConfig {
 }
 
 impl ServerConfig {
+    /// The split threshold of the tablets of `table`: its static table's own, or
+    /// [`ServerConfig::split_bytes`].
+    pub fn split_threshold(&self, table: &str) -> u64 {
+        self.static_tables.iter().find(|t| t.name == table).and_then(|t| t.split_bytes).unwrap_or(self.split_bytes)
+    }
+
     /// The defaults for a server over `root`.
     pub fn new(root: impl Into<PathBuf>) -> Self {
         ServerConfig {
@@ -188,6 +209,14 @@ mod tests {
         assert_eq!(t.table_id(), StaticTable::parse("projects/p/instances/i/tables/t=x").unwrap().table_id());
         assert_eq!(t.table_id().len(), 17);
         assert_ne!(t.table_id(), StaticTable::parse("projects/p/instances/i/tables/u=x").unwrap().table_id());
+        assert_eq!(t.split_bytes, None);
+        let small = StaticTable::parse("projects/p/instances/i/tables/s=cf;split_kb=64").unwrap();
+        assert_eq!((small.split_bytes, small.schema.has_family("cf")), (Some(64 << 10), true));
+        let mut c = ServerConfig::new("/r");
+        c.static_tables = vec![t, small];
+        assert_eq!(c.split_threshold("projects/p/instances/i/tables/s"), 64 << 10);
+        assert_eq!(c.split_threshold("projects/p/instances/i/tables/t"), c.split_bytes);
+        assert_eq!(c.split_threshold("projects/p/instances/i/tables/other"), c.split_bytes);
     }
 
     #[test]
@@ -202,6 +231,8 @@ mod tests {
             ("projects/p/instances/i/tables/t=a b", "family name"),
             ("projects/p/instances/i/tables/t=cf,cf", "given twice"),
             ("projects/p/instances/i/tables/t=", "family name"),
+            ("projects/p/instances/i/tables/t=cf;split_kb=x", "not a whole number"),
+            ("projects/p/instances/i/tables/t=cf;split=5", "unknown table option"),
         ] {
             let err = StaticTable::parse(spec).unwrap_err().to_string();
             assert!(err.contains(want) && err.contains("--table"), "{spec}: {err}");

@@ -8,7 +8,7 @@
 //! - UnloadTablet: stops accepting requests on the tablet, waits for the ones in flight,
 //!   flushes and closes it. `NOT_FOUND` when not held, `FAILED_PRECONDITION` for an older
 //!   epoch than the held one.
-//! - Status: the server id and every tablet with its state.
+//! - Status: the server id and every tablet with its state and approximate size.
 //! - UpdateSchema: replaces the families of every held tablet of the table (none held:
 //!   nothing to do, OK).
 //! - DropRowRange: deletes the tablet's rows with a key prefix, or all of them
@@ -20,10 +20,10 @@ use tonic::{Request, Response, Status};
 use tracing::info;
 
 use super::config::parse_table_name;
-use super::epoch_dir::{self, PrepareError};
 use super::status::{from_tablet_error, not_serving};
 use super::Shared;
 use crate::keys::escape_for_display;
+use crate::layout;
 use crate::proto::bt::internal::v1::tablet_control_server::TabletControl;
 use crate::proto::bt::internal::v1::tablet_drop_row_range_request::Target;
 use crate::proto::bt::internal::v1::{
@@ -44,16 +44,11 @@ impl ControlService {
     }
 }
 
-fn invalid_ids(e: PrepareError) -> Status {
-    match e {
-        PrepareError::BadId(why) => Status::invalid_argument(why),
-        other => Status::internal(other.to_string()),
-    }
-}
-
 /// Checks a descriptor's fields.
 fn check_descriptor(d: &TabletDescriptor) -> Result<(), Status> {
-    epoch_dir::validate_ids(&d.table_id, &d.tablet_id).map_err(invalid_ids)?;
+    layout::validate_table_id(&d.table_id)
+        .and_then(|()| layout::validate_tablet_id(&d.tablet_id))
+        .map_err(|e| from_tablet_error(&e))?;
     parse_table_name(&d.table_name).map_err(|e| Status::invalid_argument(e.to_string()))?;
     if d.epoch == 0 {
         return Err(Status::invalid_argument("tablet epoch must be greater than 0"));
@@ -78,13 +73,14 @@ impl TabletControl for ControlService {
         if !self.shared.lease.is_valid() {
             return Err(Status::unavailable("this server holds no valid lease; it loads no tablet"));
         }
-        // MERGE: `tablet::layout`'s SPLIT marker reader (split branch) replaces this one.
         let root = self.shared.config.root.clone();
+        let fs = self.shared.tablet_options.engine.fs.clone();
         let (table_id, tablet_id) = (desc.table_id.clone(), desc.tablet_id.clone());
-        let split = tokio::task::spawn_blocking(move || epoch_dir::read_split_marker(&root, &table_id, &tablet_id))
-            .await
-            .map_err(|e| Status::internal(format!("load task failed: {e}")))?
-            .map_err(invalid_ids)?;
+        let split =
+            tokio::task::spawn_blocking(move || layout::read_split_marker(fs.as_ref(), &root, &table_id, &tablet_id))
+                .await
+                .map_err(|e| Status::internal(format!("load task failed: {e}")))?
+                .map_err(|e| from_tablet_error(&e))?;
         if let Some(split) = split {
             info!(table = %desc.table_name, tablet = %desc.tablet_id, "tablet was already split; not loading it");
             return Ok(Response::new(LoadTabletResponse { completed_split: Some(split) }));
@@ -110,10 +106,11 @@ impl TabletControl for ControlService {
     }
 
     async fn status(&self, _request: Request<StatusRequest>) -> Result<Response<StatusResponse>, Status> {
-        Ok(Response::new(StatusResponse {
-            server_id: self.shared.server_id.lock().clone(),
-            tablets: self.shared.tablets.statuses(),
-        }))
+        let shared = self.shared.clone();
+        let tablets = tokio::task::spawn_blocking(move || shared.tablets.statuses())
+            .await
+            .map_err(|e| Status::internal(format!("status task failed: {e}")))?;
+        Ok(Response::new(StatusResponse { server_id: self.shared.server_id.lock().clone(), tablets }))
     }
 
     async fn update_schema(

@@ -4,7 +4,9 @@
 //! serving), the request limits (`INVALID_ARGUMENT` naming the limit), then routes to the
 //! tablet(s) holding the rows (an unknown table is `NOT_FOUND` in static mode, a row not
 //! held is not serving) and runs the engine work on a blocking thread. A write is
-//! acknowledged only if the lease is still valid once it is applied.
+//! acknowledged only if the lease is still valid once it is applied. A write that met a
+//! tablet being split is run again on the child holding its row (`Shared::on_row`), and
+//! every write counts towards its tablet's next size check (`splitter::note_write`).
 
 use std::pin::Pin;
 use std::sync::Arc;
@@ -13,8 +15,9 @@ use tokio_stream::Stream;
 use tonic::{Request, Response, Status};
 
 use super::config::{parse_table_name, Limits};
-use super::status::{from_tablet_error, rpc_ok, to_rpc_status};
-use super::{read, Shared};
+use super::status::{from_tablet_error, is_not_serving, rpc_ok, to_rpc_status};
+use super::tablets::{HeldTablet, TabletGuard};
+use super::{read, splitter, Shared};
 use crate::proto::bigtable::bigtable_server::Bigtable;
 use crate::proto::bigtable::mutation::Mutation as Kind;
 use crate::proto::bigtable::{
@@ -74,6 +77,49 @@ fn value_bytes(mutations: &[Mutation]) -> usize {
         .sum()
 }
 
+/// Roughly the bytes a mutation list adds to a tablet (what counts towards a size check).
+fn write_bytes(row: &[u8], mutations: &[Mutation]) -> u64 {
+    let cells: usize = mutations
+        .iter()
+        .map(|m| match &m.mutation {
+            Some(Kind::SetCell(s)) => s.family_name.len() + s.column_qualifier.len() + s.value.len() + 16,
+            _ => 16,
+        })
+        .sum();
+    u64::try_from(row.len() + cells).unwrap_or(u64::MAX)
+}
+
+/// Adds `bytes` to `held`'s entry of `touched` (a tablet's entry, found by identity).
+fn add_touched(touched: &mut Vec<(Arc<HeldTablet>, u64)>, held: Arc<HeldTablet>, bytes: u64) {
+    match touched.iter_mut().find(|(h, _)| Arc::ptr_eq(h, &held)) {
+        Some((_, n)) => *n = n.saturating_add(bytes),
+        None => touched.push((held, bytes)),
+    }
+}
+
+/// The SampleRowKeys answer over `guards` (the table's tablets in key order): each
+/// tablet's samples with the sizes of the tablets before it added, then its end key (the
+/// empty key for the table's last tablet) with the bytes up to there.
+fn sample_tablets(guards: &[TabletGuard]) -> Result<Vec<SampleRowKeysResponse>, Status> {
+    let mut out = Vec::new();
+    let mut before = 0u64;
+    let offset = |n: u64| i64::try_from(n).unwrap_or(i64::MAX);
+    for g in guards {
+        let samples = g.tablet.sample_row_keys().map_err(|e| from_tablet_error(&e))?;
+        for (row_key, bytes) in samples {
+            if row_key.is_empty() {
+                // The last sample: the tablet's total size, at its end.
+                before = before.saturating_add(bytes);
+                let end = g.tablet.range().1.to_vec();
+                out.push(SampleRowKeysResponse { row_key: end, offset_bytes: offset(before) });
+            } else {
+                out.push(SampleRowKeysResponse { row_key, offset_bytes: offset(before.saturating_add(bytes)) });
+            }
+        }
+    }
+    Ok(out)
+}
+
 /// Checks a request's mutation count and value bytes against the limits.
 fn check_request_size(limits: &Limits, mutations: usize, values: usize) -> Result<(), Status> {
     if mutations > limits.max_mutations {
@@ -101,22 +147,20 @@ impl DataService {
     fn ack(&self) -> Result<(), Status> {
         self.shared
             .check_lease()
-            .map_err(|_| super::status::not_serving("the lease ran out before the write could be acknowledged"))
+            // Deliberately not a "not serving" answer: the write was applied, so a client
+            // must not take this as "not applied" and repeat a non-idempotent request.
+            .map_err(|_| {
+                Status::unavailable("the lease ran out after the write was applied; it may or may not persist")
+            })
     }
 
-    /// Validation and routing shared by the single-row read-and-write calls.
-    fn route_single_row(
-        &self,
-        table: &str,
-        row: &[u8],
-        mutations: usize,
-        values: usize,
-    ) -> Result<super::tablets::TabletGuard, Status> {
+    /// Validation shared by the single-row read-and-write calls (routing follows, on the
+    /// blocking thread, through `Shared::on_row`).
+    fn check_single_row(&self, row: &[u8], mutations: usize, values: usize) -> Result<(), Status> {
         self.shared.check_lease()?;
         let limits = &self.shared.config.limits;
         check_row_key(limits, row, "request").map_err(Status::invalid_argument)?;
-        check_request_size(limits, mutations, values)?;
-        self.shared.tablets.route_row(table, row).map_err(|m| self.shared.miss(table, m))
+        check_request_size(limits, mutations, values)
     }
 }
 
@@ -138,17 +182,14 @@ impl Bigtable for DataService {
         let req = request.into_inner();
         let table = table_of(&req.table_name, &req.authorized_view_name)?;
         self.shared.check_lease()?;
-        if !self.shared.tablets.has_table(table) {
-            return Err(self.shared.miss(table, super::tablets::Miss::Table));
-        }
-        // MERGE: answer from `Tablet::sample_row_keys` of each held tablet of the table
-        // (split branch), in key order, ending with the tablet's end key.
-        Err(Status::unimplemented("SampleRowKeys is not implemented by this tablet server yet"))
+        let guards = self.shared.tablets.table_guards(table).map_err(|m| self.shared.miss(table, m))?;
+        let samples = joined(tokio::task::spawn_blocking(move || sample_tablets(&guards)).await)?;
+        Ok(Response::new(Box::pin(tokio_stream::iter(samples.into_iter().map(Ok)))))
     }
 
     async fn mutate_row(&self, request: Request<MutateRowRequest>) -> Result<Response<MutateRowResponse>, Status> {
         let req = request.into_inner();
-        let table = table_of(&req.table_name, &req.authorized_view_name)?;
+        let table = table_of(&req.table_name, &req.authorized_view_name)?.to_string();
         self.shared.check_lease()?;
         let limits = &self.shared.config.limits;
         check_row_key(limits, &req.row_key, "mutate row").map_err(Status::invalid_argument)?;
@@ -156,15 +197,16 @@ impl Bigtable for DataService {
             return Err(Status::invalid_argument("mutate row: no mutations given"));
         }
         check_request_size(limits, req.mutations.len(), value_bytes(&req.mutations))?;
-        let guard = self.shared.tablets.route_row(table, &req.row_key).map_err(|m| self.shared.miss(table, m))?;
+        let bytes = write_bytes(&req.row_key, &req.mutations);
+        let shared = self.shared.clone();
         let MutateRowRequest { row_key, mutations, .. } = req;
-        joined(
+        let ((), held) = joined(
             tokio::task::spawn_blocking(move || {
-                guard.tablet.mutate_row(&row_key, &mutations).map_err(|e| from_tablet_error(&e))
+                shared.on_row(&table, &row_key, |t| t.mutate_row(&row_key, &mutations))
             })
             .await,
         )?;
-        // MERGE: when the tablet passed `split_bytes`, start `Tablet::split` (split branch).
+        splitter::note_write(&self.shared, &held, bytes);
         self.ack()?;
         Ok(Response::new(MutateRowResponse {}))
     }
@@ -189,8 +231,9 @@ impl Bigtable for DataService {
             return Err(self.shared.miss(&table, super::tablets::Miss::Table));
         }
         let shared = self.shared.clone();
-        let entries = joined(
+        let (entries, touched) = joined(
             tokio::task::spawn_blocking(move || {
+                let mut touched = Vec::new();
                 let statuses = req
                     .entries
                     .iter()
@@ -203,14 +246,18 @@ impl Bigtable for DataService {
                                 if entry.mutations.is_empty() {
                                     return Err(Status::invalid_argument(format!("{what}: no mutations given")));
                                 }
-                                let guard = shared
-                                    .tablets
-                                    .route_row(&table, &entry.row_key)
-                                    .map_err(|m| shared.miss(&table, m))?;
-                                guard.tablet.mutate_row(&entry.row_key, &entry.mutations).map_err(|e| {
-                                    let s = from_tablet_error(&e);
-                                    Status::new(s.code(), format!("{what}: {}", s.message()))
-                                })
+                                let ((), held) = shared
+                                    .on_row(&table, &entry.row_key, |t| t.mutate_row(&entry.row_key, &entry.mutations))
+                                    .map_err(|s| {
+                                        // "not serving" stays first: clients look for it there.
+                                        if is_not_serving(&s) {
+                                            s
+                                        } else {
+                                            Status::new(s.code(), format!("{what}: {}", s.message()))
+                                        }
+                                    })?;
+                                add_touched(&mut touched, held, write_bytes(&entry.row_key, &entry.mutations));
+                                Ok(())
                             });
                         mutate_rows_response::Entry {
                             index: i64::try_from(i).unwrap_or(i64::MAX),
@@ -221,10 +268,13 @@ impl Bigtable for DataService {
                         }
                     })
                     .collect::<Vec<_>>();
-                Ok(statuses)
+                Ok((statuses, touched))
             })
             .await,
         )?;
+        for (held, bytes) in &touched {
+            splitter::note_write(&self.shared, held, *bytes);
+        }
         self.ack()?;
         let response = MutateRowsResponse { entries, rate_limit_info: None };
         Ok(Response::new(Box::pin(tokio_stream::once(Ok(response)))))
@@ -235,24 +285,26 @@ impl Bigtable for DataService {
         request: Request<CheckAndMutateRowRequest>,
     ) -> Result<Response<CheckAndMutateRowResponse>, Status> {
         let req = request.into_inner();
-        let table = table_of(&req.table_name, &req.authorized_view_name)?;
+        let table = table_of(&req.table_name, &req.authorized_view_name)?.to_string();
         let count = req.true_mutations.len() + req.false_mutations.len();
         let values = value_bytes(&req.true_mutations) + value_bytes(&req.false_mutations);
-        let guard = self.route_single_row(table, &req.row_key, count, values)?;
-        let matched = joined(
+        self.check_single_row(&req.row_key, count, values)?;
+        let bytes = write_bytes(&req.row_key, &req.true_mutations).max(write_bytes(&req.row_key, &req.false_mutations));
+        let shared = self.shared.clone();
+        let (matched, held) = joined(
             tokio::task::spawn_blocking(move || {
-                guard
-                    .tablet
-                    .check_and_mutate_row(
+                shared.on_row(&table, &req.row_key, |t| {
+                    t.check_and_mutate_row(
                         &req.row_key,
                         req.predicate_filter.as_ref(),
                         &req.true_mutations,
                         &req.false_mutations,
                     )
-                    .map_err(|e| from_tablet_error(&e))
+                })
             })
             .await,
         )?;
+        splitter::note_write(&self.shared, &held, bytes);
         self.ack()?;
         Ok(Response::new(CheckAndMutateRowResponse { predicate_matched: matched }))
     }
@@ -281,8 +333,8 @@ impl Bigtable for DataService {
         request: Request<ReadModifyWriteRowRequest>,
     ) -> Result<Response<ReadModifyWriteRowResponse>, Status> {
         let req = request.into_inner();
-        let table = table_of(&req.table_name, &req.authorized_view_name)?;
-        let values = req
+        let table = table_of(&req.table_name, &req.authorized_view_name)?.to_string();
+        let values: usize = req
             .rules
             .iter()
             .map(|r| match &r.rule {
@@ -290,13 +342,17 @@ impl Bigtable for DataService {
                 _ => 0,
             })
             .sum();
-        let guard = self.route_single_row(table, &req.row_key, req.rules.len(), values)?;
-        let row = joined(
+        self.check_single_row(&req.row_key, req.rules.len(), values)?;
+        // The appended bytes and a cell's worth per rule, like a SetCell each.
+        let bytes = u64::try_from(req.row_key.len() + values + 24 * req.rules.len()).unwrap_or(u64::MAX);
+        let shared = self.shared.clone();
+        let (row, held) = joined(
             tokio::task::spawn_blocking(move || {
-                guard.tablet.read_modify_write_row(&req.row_key, &req.rules).map_err(|e| from_tablet_error(&e))
+                shared.on_row(&table, &req.row_key, |t| t.read_modify_write_row(&req.row_key, &req.rules))
             })
             .await,
         )?;
+        splitter::note_write(&self.shared, &held, bytes);
         self.ack()?;
         Ok(Response::new(ReadModifyWriteRowResponse { row: Some(row) }))
     }

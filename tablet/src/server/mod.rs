@@ -1,13 +1,15 @@
 //! The tablet server: the tablets one process holds, served over gRPC.
 //!
 //! - `google.bigtable.v2.Bigtable` (data): ReadRows, MutateRow, MutateRows,
-//!   CheckAndMutateRow, ReadModifyWriteRow, PingAndWarm, and (arriving with
-//!   `Tablet::sample_row_keys`) SampleRowKeys.
+//!   CheckAndMutateRow, ReadModifyWriteRow, PingAndWarm, SampleRowKeys.
 //! - `bt.internal.v1.TabletControl` (the master's): LoadTablet, UnloadTablet, Status,
 //!   UpdateSchema, DropRowRange.
 //! - With a master, a renewal task keeps the server's lease ([`lease`], docs/cluster.md);
-//!   without one (static mode) the server serves the tables it was started with, each as
-//!   one tablet, and its lease never ends.
+//!   without one (static mode) the server serves the tables it was started with and its
+//!   lease never ends. A static table starts as one tablet; after splits, a restart
+//!   follows the `SPLIT` markers and serves the leaves.
+//! - A tablet past its split threshold is split in the background (`splitter`); with a
+//!   master, the split is reported to it.
 //!
 //! Every tablet shares one block cache, one table cache and one background pool. Engine
 //! work runs on tokio's blocking threads (`spawn_blocking`), never on the executor's.
@@ -28,16 +30,16 @@
 pub mod config;
 mod control;
 mod data;
-mod epoch_dir;
 pub mod lease;
 mod read;
 mod renewal;
+mod splitter;
 pub mod status;
 mod tablets;
 
 use std::future::Future;
 use std::sync::Arc;
-use std::time::{SystemTime, UNIX_EPOCH};
+use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use engine::{BackgroundPool, BlockCache, TableCache, WriteOptions};
 use parking_lot::Mutex;
@@ -50,18 +52,24 @@ pub use config::{Limits, ServerConfig, StaticTable};
 pub use lease::{Lease, ManualMonotonic, MonotonicClock, SystemMonotonic};
 
 use crate::clock::SystemClock;
+use crate::error::Error;
+use crate::layout;
 use crate::proto::bigtable::bigtable_server::BigtableServer;
 use crate::proto::bt::internal::v1::tablet_control_server::TabletControlServer;
 use crate::proto::bt::internal::v1::TabletDescriptor;
 use crate::schema::Schema;
 use crate::tablet::{Tablet, TabletOptions};
-use epoch_dir::PrepareError;
-use tablets::{LoadStart, Miss, TabletMap};
+use tablets::{HeldTablet, LoadStart, Miss, TabletMap};
 
 /// The tablet id of a static table's single tablet.
 pub const STATIC_TABLET_ID: &str = "static";
 /// The epoch of a static table's single tablet.
 pub const STATIC_EPOCH: u64 = 1;
+/// Most tablets a static table is followed into through `SPLIT` markers at start.
+const MAX_STATIC_TABLETS: usize = 100_000;
+/// How long a write that met a split parent waits for the children before it answers
+/// "not serving".
+const SPLIT_WAIT: Duration = Duration::from_secs(10);
 
 /// Why the server could not start or stopped with an error.
 #[derive(Debug, thiserror::Error)]
@@ -103,6 +111,8 @@ pub(crate) struct Shared {
     /// The id registered with the master; a new one at every registration. A plain mutex:
     /// read and replaced whole.
     server_id: Mutex<String>,
+    /// Turns true when the server stops serving (the renewal and split-report tasks end).
+    stop: tokio::sync::watch::Sender<bool>,
 }
 
 /// A tablet server; see the module docs. Cheap to clone (shares its state).
@@ -152,15 +162,17 @@ impl TabletServer {
                 tablets: TabletMap::default(),
                 lease,
                 server_id: Mutex::new(String::new()),
+                stop: tokio::sync::watch::Sender::new(false),
             }),
         })
     }
 
-    /// Opens (creating on first start) every static table as one tablet, id
-    /// [`STATIC_TABLET_ID`], epoch [`STATIC_EPOCH`], under the data root.
+    /// Opens (creating on first start) every static table under the data root: first as
+    /// one tablet, id [`STATIC_TABLET_ID`], epoch [`STATIC_EPOCH`]; once it was split, the
+    /// leaves its `SPLIT` markers lead to (each child recorded at its parent's epoch).
     pub async fn open_static_tables(&self) -> Result<(), ServerError> {
         for t in &self.shared.config.static_tables {
-            let desc = TabletDescriptor {
+            let root = TabletDescriptor {
                 table_id: t.table_id(),
                 tablet_id: STATIC_TABLET_ID.into(),
                 start_key: Vec::new(),
@@ -168,11 +180,21 @@ impl TabletServer {
                 epoch: STATIC_EPOCH,
                 table_name: t.name.clone(),
             };
-            self.shared.load(desc, t.schema.clone()).await.map_err(|s| ServerError::Load {
-                tablet: format!("{}/{STATIC_TABLET_ID}", t.name),
-                reason: s.message().to_string(),
-            })?;
-            info!(table = %t.name, table_id = %t.table_id(), "static table open");
+            let fs = self.shared.tablet_options.engine.fs.clone();
+            let data_root = self.shared.config.root.clone();
+            let leaves = tokio::task::spawn_blocking(move || split_leaves(fs.as_ref(), &data_root, root))
+                .await
+                .unwrap_or_else(|e| Err(format!("reading split markers failed: {e}")))
+                .map_err(|reason| ServerError::Load { tablet: format!("{}/{STATIC_TABLET_ID}", t.name), reason })?;
+            let count = leaves.len();
+            for desc in leaves {
+                let tablet = format!("{}/{}", t.name, desc.tablet_id);
+                self.shared
+                    .load(desc, t.schema.clone())
+                    .await
+                    .map_err(|s| ServerError::Load { tablet, reason: s.message().to_string() })?;
+            }
+            info!(table = %t.name, table_id = %t.table_id(), tablets = count, "static table open");
         }
         Ok(())
     }
@@ -187,7 +209,7 @@ impl TabletServer {
         let local = listener.local_addr().map_err(|source| ServerError::Io { what: "listener".into(), source })?;
         let advertise = self.shared.config.advertise.clone().unwrap_or_else(|| local.to_string());
         *self.shared.server_id.lock() = new_server_id(&advertise);
-        let (stop_tx, stop_rx) = tokio::sync::watch::channel(false);
+        let stop_rx = self.shared.stop.subscribe();
         let renewal = self
             .shared
             .config
@@ -210,7 +232,7 @@ impl TabletServer {
             .serve_with_incoming_shutdown(TcpIncoming::from(listener).with_nodelay(Some(true)), shutdown)
             .await;
         info!("stopped accepting requests; closing tablets");
-        let _ = stop_tx.send(true);
+        self.shared.stop.send_replace(true);
         if let Some(task) = renewal {
             let _ = task.await;
         }
@@ -228,7 +250,9 @@ impl TabletServer {
         self.shared.server_id.lock().clone()
     }
 
-    /// What the server holds now (as `TabletControl.Status` reports it).
+    /// What the server holds now (as `TabletControl.Status` reports it). Sizes come from
+    /// the tablets' index blocks: cheap, but call it off the async executor's threads when
+    /// the server holds many tablets.
     pub fn statuses(&self) -> Vec<crate::proto::bt::internal::v1::TabletStatus> {
         self.shared.tablets.statuses()
     }
@@ -286,26 +310,50 @@ impl Shared {
         let opts = self.tablet_options.clone();
         let d = desc.clone();
         let opened = tokio::task::spawn_blocking(move || {
-            // MERGE: `tablet::layout::prepare_epoch_dir` replaces `epoch_dir::prepare`.
-            let dir = epoch_dir::prepare(&root, &d.table_id, &d.tablet_id, d.epoch).map_err(|e| match e {
-                PrepareError::Stale { .. } => Status::failed_precondition(e.to_string()),
-                PrepareError::BadId(_) => Status::invalid_argument(e.to_string()),
-                PrepareError::Io { .. } => Status::internal(e.to_string()),
-            })?;
-            Tablet::open(&dir, &d.start_key, &d.end_key, schema, opts).map_err(|e| status::from_tablet_error(&e))
+            let fs = opts.engine.fs.clone();
+            let dir = layout::prepare_epoch_dir(&fs, &root, &d.table_id, &d.tablet_id, d.epoch)
+                .map_err(|e| status::from_tablet_error(&e))?;
+            Tablet::open(&dir.path, &d.start_key, &d.end_key, schema, opts).map_err(|e| status::from_tablet_error(&e))
         })
         .await
         .unwrap_or_else(|e| Err(Status::internal(format!("opening task failed: {e}"))));
+        let threshold = self.config.split_threshold(&desc.table_name);
         match opened {
             Ok(t) => {
-                self.tablets.finish_load(&desc, Some(t));
+                self.tablets.finish_load(&desc, Some(t), threshold);
                 info!(table = %desc.table_name, tablet = %desc.tablet_id, epoch = desc.epoch, "tablet loaded");
                 Ok(())
             }
             Err(s) => {
-                self.tablets.finish_load(&desc, None);
+                self.tablets.finish_load(&desc, None, threshold);
                 warn!(table = %desc.table_name, tablet = %desc.tablet_id, epoch = desc.epoch, error = %s.message(), "load failed");
                 Err(s)
+            }
+        }
+    }
+
+    /// Runs `op` on the serving tablet of `table` holding `row`, on the calling (blocking)
+    /// thread, and gives the tablet it ran on. When a split closed that tablet's write gate
+    /// under the request (`op` failed with `Error::NotServing` and wrote nothing), waits for
+    /// the children to be swapped in (at most [`SPLIT_WAIT`]) and runs `op` again on the
+    /// one holding the row; so a split is invisible to writers unless it stalls.
+    fn on_row<T>(
+        &self,
+        table: &str,
+        row: &[u8],
+        op: impl Fn(&Tablet) -> crate::error::Result<T>,
+    ) -> Result<(T, Arc<HeldTablet>), Status> {
+        let deadline = Instant::now() + SPLIT_WAIT;
+        loop {
+            let guard = self.tablets.route_row(table, row).map_err(|m| self.miss(table, m))?;
+            match op(&guard.tablet) {
+                Ok(v) => return Ok((v, guard.held())),
+                Err(Error::NotServing { .. }) if !guard.tablet.is_serving() && Instant::now() < deadline => {
+                    let held = guard.held();
+                    drop(guard);
+                    self.tablets.wait_for_split(&held, deadline);
+                }
+                Err(e) => return Err(status::from_tablet_error(&e)),
             }
         }
     }
@@ -320,4 +368,48 @@ impl Shared {
             }
         }
     }
+}
+
+/// The tablets a static table is served as: `root` itself, or, when its `SPLIT` marker
+/// exists, the leaves its children's markers lead to, in key order. A marker whose children
+/// do not tile their parent's range is refused.
+fn split_leaves(
+    fs: &dyn engine::Fs,
+    data_root: &std::path::Path,
+    root: TabletDescriptor,
+) -> Result<Vec<TabletDescriptor>, String> {
+    let mut leaves = Vec::new();
+    let mut todo = vec![root];
+    while let Some(desc) = todo.pop() {
+        if leaves.len() + todo.len() > MAX_STATIC_TABLETS {
+            return Err(format!("more than {MAX_STATIC_TABLETS} tablets behind SPLIT markers"));
+        }
+        let marker =
+            layout::read_split_marker(fs, data_root, &desc.table_id, &desc.tablet_id).map_err(|e| e.to_string())?;
+        let Some(split) = marker else {
+            leaves.push(desc);
+            continue;
+        };
+        let (Some(left), Some(right)) = (split.left, split.right) else {
+            return Err(format!("the SPLIT marker of tablet {} lacks a child", desc.tablet_id));
+        };
+        let tiles = left.start_key == desc.start_key
+            && right.end_key == desc.end_key
+            && left.end_key == right.start_key
+            && left.start_key < left.end_key
+            && (right.end_key.is_empty() || right.start_key < right.end_key)
+            && left.table_id == desc.table_id
+            && right.table_id == desc.table_id;
+        if !tiles {
+            return Err(format!(
+                "the SPLIT marker of tablet {} names children that do not tile its range",
+                desc.tablet_id
+            ));
+        }
+        let named = |d: TabletDescriptor| TabletDescriptor { table_name: desc.table_name.clone(), ..d };
+        // Right first: the stack pops the left one next, so leaves come out in key order.
+        todo.push(named(right));
+        todo.push(named(left));
+    }
+    Ok(leaves)
 }

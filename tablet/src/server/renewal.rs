@@ -47,12 +47,12 @@ pub(crate) async fn run(shared: Arc<Shared>, master: String, address: String, mu
         if *stop.borrow() {
             return;
         }
+        // Sizes read index blocks: off the executor's threads.
+        let s = shared.clone();
+        let tablets = tokio::task::spawn_blocking(move || s.tablets.statuses()).await.unwrap_or_default();
         let sent = shared.lease.now();
-        let request = RenewLeaseRequest {
-            server_id: shared.server_id.lock().clone(),
-            address: address.clone(),
-            tablets: shared.tablets.statuses(),
-        };
+        let request =
+            RenewLeaseRequest { server_id: shared.server_id.lock().clone(), address: address.clone(), tablets };
         let had_lease = shared.lease.remaining().is_some();
         match tokio::time::timeout(shared.config.renew_timeout, client.renew_lease(request)).await {
             Ok(Ok(resp)) => match resp.into_inner().lease.as_ref().and_then(lease_length) {

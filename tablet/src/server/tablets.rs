@@ -7,19 +7,24 @@
 //! 3. A request works on a tablet only through a [`TabletGuard`], taken while the tablet
 //!    is `SERVING`; an unload first moves the tablet to `UNLOADING` (no new guard), then
 //!    waits until the guards are gone, then flushes and closes the engine.
+//! 4. A split swaps its two children in for the parent in one step under the lock
+//!    ([`TabletMap::swap_split`]): every lookup finds either the parent or the children.
 //!
 //! Thread safety: `TabletMap` is shared by every request and the control service. Its lock
 //! is a `parking_lot::RwLock` held only for lookups and inserts, never across an `.await`
-//! or engine work.
+//! or engine work. `changes` / `changed` wake requests waiting for a split to finish
+//! ([`TabletMap::wait_for_split`]); that mutex is never held while taking `state`.
 
 use std::collections::{BTreeMap, HashMap};
 use std::ops::Bound;
 use std::sync::Arc;
+use std::time::Instant;
 
-use parking_lot::{Mutex, RwLock};
+use parking_lot::{Condvar, Mutex, RwLock};
 use tokio::sync::Notify;
 use tonic::Status;
 
+use super::splitter::SplitProgress;
 use crate::keys::{decode_row, escape_for_display, rows_key_range, KeyRange};
 use crate::proto::bt::internal::v1::{TabletDescriptor, TabletState, TabletStatus};
 use crate::schema::Schema;
@@ -32,6 +37,10 @@ pub(crate) struct HeldTablet {
     pub(crate) desc: TabletDescriptor,
     /// The open tablet.
     pub(crate) tablet: Tablet,
+    /// Split past this many bytes (0: never).
+    pub(crate) split_threshold: u64,
+    /// Size checks and splits of this tablet ([`super::splitter`]).
+    pub(crate) split: SplitProgress,
     gate: Gate,
 }
 
@@ -51,10 +60,12 @@ struct GateState {
 }
 
 impl HeldTablet {
-    fn new(desc: TabletDescriptor, tablet: Tablet) -> Self {
+    fn new(desc: TabletDescriptor, tablet: Tablet, split_threshold: u64) -> Self {
         HeldTablet {
             desc,
             tablet,
+            split_threshold,
+            split: SplitProgress::default(),
             gate: Gate {
                 inner: Mutex::new(GateState { state: TabletState::Serving, inflight: 0 }),
                 drained: Notify::new(),
@@ -117,6 +128,13 @@ impl HeldTablet {
 #[derive(Debug)]
 pub(crate) struct TabletGuard(Arc<HeldTablet>);
 
+impl TabletGuard {
+    /// The tablet held.
+    pub(crate) fn held(&self) -> Arc<HeldTablet> {
+        self.0.clone()
+    }
+}
+
 impl std::ops::Deref for TabletGuard {
     type Target = HeldTablet;
     fn deref(&self) -> &HeldTablet {
@@ -176,6 +194,21 @@ fn same_id(a: &TabletDescriptor, b: &TabletDescriptor) -> bool {
 #[derive(Debug, Default)]
 pub(crate) struct TabletMap {
     state: RwLock<MapState>,
+    /// Counts the ends of splits (swapped in or abandoned); with `changed`, what
+    /// [`TabletMap::wait_for_split`] waits on. A plain mutex: held for a check and a wait.
+    changes: Mutex<u64>,
+    changed: Condvar,
+}
+
+/// A child of a split, ready to be served.
+#[derive(Debug)]
+pub(crate) struct Child {
+    pub(crate) desc: TabletDescriptor,
+    pub(crate) tablet: Tablet,
+    pub(crate) split_threshold: u64,
+    /// Not to be split before [`SplitProgress::release`] (its parent's split is not yet
+    /// recorded at the master).
+    pub(crate) held_back: bool,
 }
 
 impl TabletMap {
@@ -278,15 +311,98 @@ impl TabletMap {
         Ok(LoadStart::Open)
     }
 
-    /// Ends a load that `begin_load` answered `Open`: serves `tablet` from now on, or
-    /// (`None`, the open failed) forgets the load.
-    pub(crate) fn finish_load(&self, desc: &TabletDescriptor, tablet: Option<Tablet>) {
+    /// Ends a load that `begin_load` answered `Open`: serves `tablet` from now on (split
+    /// past `split_threshold` bytes), or (`None`, the open failed) forgets the load.
+    pub(crate) fn finish_load(&self, desc: &TabletDescriptor, tablet: Option<Tablet>, split_threshold: u64) {
         let mut s = self.state.write();
         s.loading.remove(&(desc.table_id.clone(), desc.tablet_id.clone()));
         if let Some(t) = tablet {
-            let held = Arc::new(HeldTablet::new(desc.clone(), t));
+            let held = Arc::new(HeldTablet::new(desc.clone(), t, split_threshold));
             s.tables.entry(desc.table_name.clone()).or_default().insert(desc.start_key.clone(), held);
         }
+    }
+
+    /// Serves the two children of a split instead of `parent`, in one step: the parent
+    /// stops admitting requests (those in it finish; then call [`TabletMap::retire`]) and
+    /// leaves the map, the children enter it (and are returned). When the parent is no
+    /// longer served (an unload began meanwhile), nothing changes and the children are
+    /// handed back. Wakes the requests waiting in [`TabletMap::wait_for_split`] either way.
+    pub(crate) fn swap_split(
+        &self,
+        parent: &Arc<HeldTablet>,
+        children: [Child; 2],
+    ) -> Result<[Arc<HeldTablet>; 2], Box<[Child; 2]>> {
+        let swapped = {
+            let mut s = self.state.write();
+            let table = &parent.desc.table_name;
+            let held_here =
+                s.tables.get(table).and_then(|t| t.get(&parent.desc.start_key)).is_some_and(|h| Arc::ptr_eq(h, parent));
+            if held_here && parent.stop_serving(TabletState::Unloading) {
+                let t = s.tables.entry(table.clone()).or_default();
+                t.remove(&parent.desc.start_key);
+                // An UpdateSchema since the children opened reached only the parent; under
+                // this lock, none can slip between the two.
+                let schema = parent.tablet.schema();
+                let held = children.map(|c| {
+                    c.tablet.set_schema((*schema).clone());
+                    let held = Arc::new(HeldTablet::new(c.desc, c.tablet, c.split_threshold));
+                    held.split.hold_back(c.held_back);
+                    held
+                });
+                for h in &held {
+                    t.insert(h.desc.start_key.clone(), h.clone());
+                }
+                Ok(held)
+            } else {
+                Err(Box::new(children))
+            }
+        };
+        self.notify_split_done();
+        swapped
+    }
+
+    /// Wakes the requests waiting for a split to end (it was swapped in or abandoned).
+    pub(crate) fn notify_split_done(&self) {
+        let mut n = self.changes.lock();
+        *n = n.wrapping_add(1);
+        self.changed.notify_all();
+    }
+
+    /// Waits (blocking the thread; at most until `deadline`) while `held` is still served
+    /// but its write gate is closed: a split has closed the gate and not yet swapped the
+    /// children in (or given up and reopened it).
+    pub(crate) fn wait_for_split(&self, held: &HeldTablet, deadline: Instant) {
+        let mut n = self.changes.lock();
+        while held.state() == TabletState::Serving && !held.tablet.is_serving() {
+            if self.changed.wait_until(&mut n, deadline).timed_out() {
+                return;
+            }
+        }
+    }
+
+    /// Waits for the requests in a tablet that left the map (a split parent) to finish,
+    /// then flushes and closes it on a blocking thread.
+    pub(crate) async fn retire(&self, held: Arc<HeldTablet>) -> crate::error::Result<()> {
+        held.drained().await;
+        tokio::task::spawn_blocking(move || {
+            let flushed = held.tablet.db().flush();
+            let closed = held.tablet.close();
+            flushed.map_err(crate::error::Error::from).and(closed)
+        })
+        .await
+        .unwrap_or_else(|e| Err(crate::error::Error::invalid(format!("closing task failed: {e}"))))
+    }
+
+    /// Guards on every serving tablet of `table`, in key order (SampleRowKeys); a miss
+    /// when none is held, or none of them is serving.
+    pub(crate) fn table_guards(&self, table: &str) -> Result<Vec<TabletGuard>, Miss> {
+        let s = self.state.read();
+        let tablets = s.tables.get(table).filter(|t| !t.is_empty()).ok_or(Miss::Table)?;
+        let guards: Vec<TabletGuard> = tablets.values().filter_map(|t| t.enter()).collect();
+        if guards.is_empty() {
+            return Err(Miss::Rows(format!("no tablet of table {table} is serving here now")));
+        }
+        Ok(guards)
     }
 
     /// Stops a tablet accepting requests, for an unload; `NOT_FOUND` when it is not held,
@@ -364,21 +480,30 @@ impl TabletMap {
             .cloned()
     }
 
-    /// What the server holds, for Status and lease renewals.
+    /// What the server holds, for Status and lease renewals, with each tablet's
+    /// `Tablet::approximate_size` (it reads index blocks: call on a blocking thread).
+    /// A serving tablet in the middle of a split is reported `SPLITTING`.
     pub(crate) fn statuses(&self) -> Vec<TabletStatus> {
-        let s = self.state.read();
-        let mut out: Vec<TabletStatus> = s
-            .tables
-            .values()
-            .flat_map(|t| t.values())
-            .map(|h| TabletStatus {
-                tablet: Some(h.desc.clone()),
-                state: h.state() as i32,
-                // MERGE: `h.tablet.approximate_size()` (written on the split branch).
-                approximate_size_bytes: 0,
+        let (held, loading): (Vec<Arc<HeldTablet>>, Vec<TabletDescriptor>) = {
+            let s = self.state.read();
+            (s.tables.values().flat_map(|t| t.values()).cloned().collect(), s.loading.values().cloned().collect())
+        };
+        let mut out: Vec<TabletStatus> = held
+            .iter()
+            .map(|h| {
+                let state = match h.state() {
+                    TabletState::Serving if h.split.is_splitting() => TabletState::Splitting,
+                    other => other,
+                };
+                TabletStatus {
+                    tablet: Some(h.desc.clone()),
+                    state: state as i32,
+                    // A closed tablet (unloaded meanwhile) has no size to give.
+                    approximate_size_bytes: h.tablet.approximate_size().unwrap_or(0),
+                }
             })
-            .chain(s.loading.values().map(|d| TabletStatus {
-                tablet: Some(d.clone()),
+            .chain(loading.into_iter().map(|d| TabletStatus {
+                tablet: Some(d),
                 state: TabletState::Loading as i32,
                 approximate_size_bytes: 0,
             }))
