@@ -25,6 +25,7 @@
 //! # Ok(()) }
 //! ```
 
+pub mod cli;
 pub mod config;
 mod control;
 mod data;
