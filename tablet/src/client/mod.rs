@@ -7,7 +7,7 @@
 //! retries with exponential back-off until [`ClientOptions::retry_deadline`].
 //!
 //! Retries never repeat a write that may have been applied, except where repeating it is
-//! harmless: `mutate_row(s)` are retried on any `UNAVAILABLE` (a `SetCell` with an explicit
+//! harmless: `mutate_row(s)` are retried on any `UNAVAILABLE` or broken connection (a `SetCell` with an explicit
 //! timestamp rewrites the same cell; one with server time `-1` may gain a second version,
 //! as with Cloud Bigtable's own clients); `check_and_mutate_row` and
 //! `read_modify_write_row` only when the server said it did not serve the row. Reads that
@@ -105,9 +105,18 @@ pub fn is_not_serving(s: &Status) -> bool {
         && (s.metadata().get(NOT_SERVING_METADATA).is_some() || s.message().starts_with(NOT_SERVING_PREFIX))
 }
 
-/// True for a status worth retrying when repeating the request is harmless.
+/// True for a status worth retrying when repeating the request is harmless:
+/// `UNAVAILABLE`, `DEADLINE_EXCEEDED`, `ABORTED`, and the `UNKNOWN` "transport error" that
+/// tonic reports when the connection breaks during the call (a server killed mid-request:
+/// the request may or may not have been applied, as with `UNAVAILABLE`).
 pub fn is_transient(s: &Status) -> bool {
-    matches!(s.code(), Code::Unavailable | Code::DeadlineExceeded | Code::Aborted)
+    matches!(s.code(), Code::Unavailable | Code::DeadlineExceeded | Code::Aborted) || is_broken_connection(s)
+}
+
+/// True when the call failed because its connection failed (tonic's transport error).
+fn is_broken_connection(s: &Status) -> bool {
+    s.code() == Code::Unknown
+        && std::error::Error::source(s).is_some_and(|e| e.downcast_ref::<tonic::transport::Error>().is_some())
 }
 
 /// Client settings.
