@@ -179,7 +179,8 @@ pub async fn run(args: ClusterArgs) -> Result<bool, String> {
         }
     }
 
-    println!("stopping: gateway, then tablet servers (they flush their tablets), then the master");
+    let gateway_first = if gateway_ids.is_empty() { "" } else { "the gateway, then " };
+    println!("stopping: {gateway_first}tablet servers (they flush their tablets), then the master");
     // A second Ctrl-C kills whatever is left.
     let second = crate::cli::shutdown_signal();
     tokio::pin!(second);
