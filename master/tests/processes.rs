@@ -224,3 +224,22 @@ async fn the_whole_cluster_restarts_with_its_data() {
     launcher.signal("-TERM");
     assert!(launcher.wait_exit(WITHIN).success());
 }
+
+#[test]
+fn the_launcher_reports_a_master_that_cannot_start() {
+    let dir = tempfile::tempdir().unwrap();
+    let r = dir.path().to_str().unwrap();
+    let out = std::process::Command::new(EXE)
+        .args(["--root", r, "--master-listen", "not an address", "--gateway", "none"])
+        .stdin(std::process::Stdio::null())
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(1));
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(err.contains("master ended before it was ready"), "{err}");
+    assert!(err.contains("cannot listen on not an address"), "the log's last lines: {err}");
+    assert!(dir.path().join("logs/master.log").is_file());
+    let out = std::process::Command::new(EXE).args(["--root", r, "--servers", "0"]).output().unwrap();
+    assert_eq!(out.status.code(), Some(1));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("--servers must be at least 1"));
+}

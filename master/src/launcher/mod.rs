@@ -309,3 +309,54 @@ fn report_death(c: &children::Child, how: &str, is_master: bool, has_standby: bo
     println!("{} (pid {}) {how}: {what}. Its log {}:", c.name, c.pid, c.log.display());
     print!("{}", tail(&c.log, 5));
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn roles_take_their_binaries_flags() {
+        let a = Args::try_parse_from([
+            "local-cluster",
+            "role",
+            "master",
+            "--root",
+            "r",
+            "--listen",
+            "127.0.0.1:0",
+            "--standby",
+            "--stop-with-parent",
+        ])
+        .unwrap();
+        match a.command {
+            Some(Command::Role { role: Role::Master { args, stop_with_parent } }) => {
+                assert!(args.standby && stop_with_parent);
+                assert_eq!((args.lease_ms, args.listen.as_str()), (4000, "127.0.0.1:0"));
+            }
+            other => panic!("{other:?}"),
+        }
+        let a = Args::try_parse_from(["local-cluster", "role", "tablet-server", "--root", "r", "--master", "a:1,b:2"])
+            .unwrap();
+        match a.command {
+            Some(Command::Role { role: Role::TabletServer { args, stop_with_parent } }) => {
+                assert!(!stop_with_parent);
+                assert_eq!(args.master.as_deref(), Some("a:1,b:2"));
+                assert_eq!(args.listen, "127.0.0.1:0");
+            }
+            other => panic!("{other:?}"),
+        }
+    }
+
+    #[test]
+    fn cluster_defaults_and_bad_flags() {
+        let a = Args::try_parse_from(["local-cluster"]).unwrap();
+        assert!(a.command.is_none());
+        let c = a.cluster;
+        assert_eq!(c.root, PathBuf::from("data"));
+        assert_eq!((c.servers, c.master_listen.as_str(), c.gateway.as_str()), (3, "127.0.0.1:7000", "127.0.0.1:8086"));
+        assert!(Args::try_parse_from(["local-cluster", "--servers", "x"]).is_err());
+        assert!(Args::try_parse_from(["local-cluster", "role", "janitor"]).is_err());
+        // A role's flags are not cluster flags, and the other way round.
+        assert!(Args::try_parse_from(["local-cluster", "--servers", "2", "role", "master"]).is_err());
+    }
+}
