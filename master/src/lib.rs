@@ -16,14 +16,18 @@
 //! - [`mini`]: `MiniCluster`, a master and tablet servers in one process over loopback
 //!   (for tests and examples).
 //! - [`lock`]: the active master's `MASTER.lock`; [`names`]: name rules and ids.
+//! - [`cli`]: the `master` program as a library entry point; [`launcher`]: the
+//!   `local-cluster` program (a master and tablet servers as separate processes).
 
 pub mod admin;
 pub mod assign;
 pub mod balance;
+pub mod cli;
 pub mod clock;
 pub mod control;
 pub mod error;
 pub mod gc;
+pub mod launcher;
 pub mod leases;
 pub mod lock;
 pub mod master;

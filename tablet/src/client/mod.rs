@@ -7,7 +7,7 @@
 //! retries with exponential back-off until [`ClientOptions::retry_deadline`].
 //!
 //! Retries never repeat a write that may have been applied, except where repeating it is
-//! harmless: `mutate_row(s)` are retried on any `UNAVAILABLE` (a `SetCell` with an explicit
+//! harmless: `mutate_row(s)` are retried on any `UNAVAILABLE` or broken connection (a `SetCell` with an explicit
 //! timestamp rewrites the same cell; one with server time `-1` may gain a second version,
 //! as with Cloud Bigtable's own clients); `check_and_mutate_row` and
 //! `read_modify_write_row` only when the server said it did not serve the row. Reads that
@@ -105,9 +105,18 @@ pub fn is_not_serving(s: &Status) -> bool {
         && (s.metadata().get(NOT_SERVING_METADATA).is_some() || s.message().starts_with(NOT_SERVING_PREFIX))
 }
 
-/// True for a status worth retrying when repeating the request is harmless.
+/// True for a status worth retrying when repeating the request is harmless:
+/// `UNAVAILABLE`, `DEADLINE_EXCEEDED`, `ABORTED`, and the `UNKNOWN` "transport error" that
+/// tonic reports when the connection breaks during the call (a server killed mid-request:
+/// the request may or may not have been applied, as with `UNAVAILABLE`).
 pub fn is_transient(s: &Status) -> bool {
-    matches!(s.code(), Code::Unavailable | Code::DeadlineExceeded | Code::Aborted)
+    matches!(s.code(), Code::Unavailable | Code::DeadlineExceeded | Code::Aborted) || is_broken_connection(s)
+}
+
+/// True when the call failed because its connection failed (tonic's transport error).
+fn is_broken_connection(s: &Status) -> bool {
+    s.code() == Code::Unknown
+        && std::error::Error::source(s).is_some_and(|e| e.downcast_ref::<tonic::transport::Error>().is_some())
 }
 
 /// Client settings.
@@ -135,8 +144,43 @@ impl Default for ClientOptions {
 }
 
 enum Locator {
-    Master(MasterControlClient<Channel>),
+    Master(Masters),
     Single(String),
+}
+
+/// The master and its standbys, in the order given; `current` is the one asked first.
+struct Masters {
+    clients: Vec<MasterControlClient<Channel>>,
+    /// Index (modulo the length) of the master that answered last. Relaxed: it is only a
+    /// hint of where to start; any order of updates is correct.
+    current: std::sync::atomic::AtomicUsize,
+}
+
+impl Masters {
+    /// `LocateTablets` on the master that answered last, then on each other one in turn
+    /// while the answer is transient (a master that died, or a standby not yet active).
+    async fn locate(
+        &self,
+        req: LocateTabletsRequest,
+    ) -> Result<crate::proto::bt::internal::v1::LocateTabletsResponse, Status> {
+        use std::sync::atomic::Ordering;
+        let n = self.clients.len().max(1);
+        let first = self.current.load(Ordering::Relaxed);
+        let mut last = Status::unavailable("no master address");
+        for k in 0..n {
+            let i = (first + k) % n;
+            let Some(client) = self.clients.get(i) else { break };
+            match client.clone().locate_tablets(req.clone()).await {
+                Ok(resp) => {
+                    self.current.store(i, Ordering::Relaxed);
+                    return Ok(resp.into_inner());
+                }
+                Err(s) if is_transient(&s) => last = s,
+                Err(s) => return Err(s),
+            }
+        }
+        Err(last)
+    }
 }
 
 struct Inner {
@@ -155,7 +199,7 @@ pub struct Client {
 impl std::fmt::Debug for Client {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         let locator = match &self.inner.locator {
-            Locator::Master(_) => "master",
+            Locator::Master(_) => "masters",
             Locator::Single(a) => a.as_str(),
         };
         f.debug_struct("Client").field("locator", &locator).finish_non_exhaustive()
@@ -171,18 +215,37 @@ fn endpoint(address: &str, opts: &ClientOptions) -> ClientResult<Endpoint> {
 
 impl Client {
     /// A client that asks the master at `address` (`host:port`) where tablets are.
-    /// Connections are made lazily, on first use.
+    /// `address` may list the master and its standbys, comma-separated
+    /// (`10.0.0.1:7000,10.0.0.2:7000`): locations are asked of the one that answered last,
+    /// and of the others in turn when it does not answer, so the client follows a
+    /// fail-over. Connections are made lazily, on first use.
     pub fn connect_master(address: &str) -> ClientResult<Client> {
         Client::connect_master_with(address, ClientOptions::default())
     }
 
     /// [`Client::connect_master`] with options.
     pub fn connect_master_with(address: &str, opts: ClientOptions) -> ClientResult<Client> {
-        let channel = endpoint(address, &opts)?.connect_lazy();
-        let master = MasterControlClient::new(channel)
-            .max_decoding_message_size(opts.max_message_bytes)
-            .max_encoding_message_size(opts.max_message_bytes);
-        Ok(Client::new(Locator::Master(master), opts))
+        let addresses: Vec<&str> = address.split(',').map(str::trim).filter(|a| !a.is_empty()).collect();
+        Client::connect_masters_with(&addresses, opts)
+    }
+
+    /// A client that asks any of `addresses` (a master and its standbys) where tablets
+    /// are; see [`Client::connect_master`].
+    pub fn connect_masters_with(addresses: &[&str], opts: ClientOptions) -> ClientResult<Client> {
+        if addresses.is_empty() {
+            return Err(ClientError::Address { address: String::new(), reason: "no master address given".into() });
+        }
+        let mut clients = Vec::with_capacity(addresses.len());
+        for address in addresses {
+            let channel = endpoint(address, &opts)?.connect_lazy();
+            clients.push(
+                MasterControlClient::new(channel)
+                    .max_decoding_message_size(opts.max_message_bytes)
+                    .max_encoding_message_size(opts.max_message_bytes),
+            );
+        }
+        let masters = Masters { clients, current: std::sync::atomic::AtomicUsize::new(0) };
+        Ok(Client::new(Locator::Master(masters), opts))
     }
 
     /// A client for one tablet server that holds every table it is asked about (a
@@ -243,7 +306,7 @@ impl Client {
                     start_key: start.to_vec(),
                     end_key: end.to_vec(),
                 };
-                let resp = master.clone().locate_tablets(req).await?.into_inner();
+                let resp = master.locate(req).await?;
                 resp.tablets
                     .into_iter()
                     .filter_map(|t| {
