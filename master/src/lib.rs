@@ -12,6 +12,8 @@
 //!   [`server::serve`] puts them on a listener.
 //! - [`mini`]: `MiniCluster`, a master and tablet servers in one process over loopback
 //!   (for tests and examples).
+//! - [`gateway`]: Google's data and admin APIs on one port for official clients, routed
+//!   to the tablet servers and forwarded to the master (docs/gateway.md).
 //! - [`lock`]: the active master's `MASTER.lock`; [`names`]: name rules and ids.
 
 pub mod admin;
@@ -19,6 +21,7 @@ pub mod assign;
 pub mod clock;
 pub mod control;
 pub mod error;
+pub mod gateway;
 pub mod leases;
 pub mod lock;
 pub mod master;

@@ -96,6 +96,28 @@ fn joined<T>(r: Result<Result<T, Status>, tokio::task::JoinError>) -> Result<T, 
     r.unwrap_or_else(|e| Err(Status::internal(format!("request task failed: {e}"))))
 }
 
+/// SampleRowKeys over the serving tablets of one table (in key order): each tablet's own
+/// samples (`Tablet::sample_row_keys`), then one sample at the tablet's end key (the empty
+/// key for the table's last tablet), offsets accumulated over the tablets of the answer.
+/// A server holding a whole table answers exactly Bigtable's SampleRowKeys; one holding
+/// several tablets lets a client cut the answer per tablet at their end keys (docs/rpc.md).
+fn sample_row_keys(guards: &[super::tablets::TabletGuard]) -> Result<Vec<SampleRowKeysResponse>, Status> {
+    let mut out = Vec::new();
+    let mut base = 0u64;
+    for g in guards {
+        let samples = g.tablet.sample_row_keys().map_err(|e| from_tablet_error(&e))?;
+        let mut total = 0;
+        for (key, offset) in samples {
+            let row_key = if key.is_empty() { g.desc.end_key.clone() } else { key };
+            total = offset;
+            let offset_bytes = i64::try_from(base.saturating_add(offset)).unwrap_or(i64::MAX);
+            out.push(SampleRowKeysResponse { row_key, offset_bytes });
+        }
+        base = base.saturating_add(total);
+    }
+    Ok(out)
+}
+
 impl DataService {
     /// The lease check made after a write is applied and before it is acknowledged.
     fn ack(&self) -> Result<(), Status> {
@@ -138,12 +160,10 @@ impl Bigtable for DataService {
         let req = request.into_inner();
         let table = table_of(&req.table_name, &req.authorized_view_name)?;
         self.shared.check_lease()?;
-        if !self.shared.tablets.has_table(table) {
-            return Err(self.shared.miss(table, super::tablets::Miss::Table));
-        }
-        // MERGE: answer from `Tablet::sample_row_keys` of each held tablet of the table
-        // (split branch), in key order, ending with the tablet's end key.
-        Err(Status::unimplemented("SampleRowKeys is not implemented by this tablet server yet"))
+        let guards = self.shared.tablets.serving(table).map_err(|m| self.shared.miss(table, m))?;
+        let samples = joined(tokio::task::spawn_blocking(move || sample_row_keys(&guards)).await)?;
+        self.shared.check_lease()?;
+        Ok(Response::new(Box::pin(tokio_stream::iter(samples.into_iter().map(Ok)))))
     }
 
     async fn mutate_row(&self, request: Request<MutateRowRequest>) -> Result<Response<MutateRowResponse>, Status> {

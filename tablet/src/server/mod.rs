@@ -1,8 +1,7 @@
 //! The tablet server: the tablets one process holds, served over gRPC.
 //!
 //! - `google.bigtable.v2.Bigtable` (data): ReadRows, MutateRow, MutateRows,
-//!   CheckAndMutateRow, ReadModifyWriteRow, PingAndWarm, and (arriving with
-//!   `Tablet::sample_row_keys`) SampleRowKeys.
+//!   CheckAndMutateRow, ReadModifyWriteRow, PingAndWarm, SampleRowKeys.
 //! - `bt.internal.v1.TabletControl` (the master's): LoadTablet, UnloadTablet, Status,
 //!   UpdateSchema, DropRowRange.
 //! - With a master, a renewal task keeps the server's lease ([`lease`], docs/cluster.md);

@@ -225,6 +225,18 @@ impl TabletMap {
         Ok(out)
     }
 
+    /// Guards on every serving tablet of `table`, in key order (SampleRowKeys); a miss
+    /// when none is serving. Tablets loading or unloading are left out.
+    pub(crate) fn serving(&self, table: &str) -> Result<Vec<TabletGuard>, Miss> {
+        let s = self.state.read();
+        let tablets = s.tables.get(table).filter(|t| !t.is_empty()).ok_or(Miss::Table)?;
+        let guards: Vec<TabletGuard> = tablets.values().filter_map(|t| t.enter()).collect();
+        if guards.is_empty() {
+            return Err(Miss::Rows(format!("no tablet of table {table} is serving here right now")));
+        }
+        Ok(guards)
+    }
+
     /// Checks whether `desc` can be loaded; see [`LoadStart`]. Errors: a newer epoch is held
     /// (`FAILED_PRECONDITION`), the tablet is being loaded or unloaded (`ABORTED`: retry),
     /// or its range overlaps another tablet of the table (`FAILED_PRECONDITION`).
