@@ -44,7 +44,8 @@ async fn gateway_binary_serves_and_stops_on_sigterm() {
     })
     .await
     .unwrap();
-    let mut stream = data.read_rows(ReadRowsRequest { table_name: table, ..Default::default() }).await.unwrap().into_inner();
+    let mut stream =
+        data.read_rows(ReadRowsRequest { table_name: table, ..Default::default() }).await.unwrap().into_inner();
     let first = stream.message().await.unwrap().unwrap();
     assert_eq!(first.chunks[0].row_key, b"r");
     assert_eq!(first.chunks[0].value, b"v");

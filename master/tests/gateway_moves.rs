@@ -70,7 +70,7 @@ async fn gateway_follows_tablets_to_their_new_server() {
         for row in &got {
             let i: u32 = std::str::from_utf8(&row.key[3..]).unwrap().parse().unwrap();
             let cells = &row.families[0].columns[0].cells;
-            let want: &[&[u8]] = if i % 100 == 0 { &[b"v2", b"v1"] } else { &[b"v1"] };
+            let want: &[&[u8]] = if i.is_multiple_of(100) { &[b"v2", b"v1"] } else { &[b"v1"] };
             assert_eq!(cells.iter().map(|c| c.value.as_slice()).collect::<Vec<_>>(), want, "row {i}");
         }
     }

@@ -225,17 +225,20 @@ fn intersect(r: &RowRange, rest: &RowRange) -> Option<RowRange> {
     }
 }
 
+/// One SampleRowKeys sample: a row key and the approximate bytes before it.
+pub type Sample = (Vec<u8>, i64);
+
 /// The part of a tablet server's SampleRowKeys answer (docs/rpc.md: per tablet, in key
 /// order, inner samples then the tablet's end key, offsets accumulated) that belongs to the
 /// tablet `[start, end)`: its inner samples with offsets from the tablet's start, and its
 /// size. `None` when the answer has no sample at the tablet's end (the server does not
 /// hold it as one tablet or as tablets ending there: it moved or split; ask again).
-pub fn tablet_samples(answer: &[(Vec<u8>, i64)], start: &[u8], end: &[u8]) -> Option<(Vec<(Vec<u8>, i64)>, i64)> {
+pub fn tablet_samples(answer: &[Sample], start: &[u8], end: &[u8]) -> Option<(Vec<Sample>, i64)> {
     // Everything at or before `start` belongs to the server's earlier tablets; the last of
     // those is where this tablet's bytes begin.
     let base =
         answer.iter().filter(|(k, _)| !k.is_empty() && k.as_slice() <= start).map(|&(_, off)| off).max().unwrap_or(0);
-    let own: Vec<(Vec<u8>, i64)> = answer
+    let own: Vec<Sample> = answer
         .iter()
         .filter(|(k, _)| !k.is_empty() && k.as_slice() > start && (end.is_empty() || k.as_slice() < end))
         .map(|(k, off)| (k.clone(), off.saturating_sub(base).max(0)))
