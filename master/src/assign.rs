@@ -22,7 +22,8 @@
 //!    at an epoch older than the tablet's current one (and not recorded there), is told
 //!    to unload it ([`Action::Unload`]).
 //!
-//! Tablets with a load in flight are left alone.
+//! Tablets with a load in flight are left alone, and so are tablets the balancer is
+//! moving off a live server (rule 3 would undo the move; [`crate::balance`] drives it).
 
 use std::collections::{BTreeMap, HashMap, HashSet};
 
@@ -132,6 +133,9 @@ pub fn plan(input: &PlanInput<'_>) -> Vec<Action> {
         }
         let recorded = t.holder().and_then(|h| live.get_key_value(h));
         match recorded {
+            // A tablet the balancer is moving away from its live server is left to the
+            // move ([`crate::balance::progress`]): its server may have unloaded it already.
+            Some(_) if t.moving_to().is_some() => {}
             // 3. Reload.
             Some((id, s)) => {
                 let lost = t.assignment() == Assignment::Serving
@@ -223,7 +227,7 @@ mod tests {
             at_ms,
             tablets: held
                 .iter()
-                .map(|(t, e)| (key(t), Held { epoch: *e, state: TabletState::Serving as i32 }))
+                .map(|(t, e)| (key(t), Held { epoch: *e, state: TabletState::Serving as i32, size_bytes: 0 }))
                 .collect(),
         }
     }
@@ -306,7 +310,8 @@ mod tests {
         // child whose report is on its way) is not.
         let mut s = ServerTable::new();
         let mut r = report(10, &[("a", 5), ("b", 1), ("a-l5", 5)]);
-        r.tablets.insert(("t9".into(), "x".into()), Held { epoch: 2, state: TabletState::Serving as i32 });
+        r.tablets
+            .insert(("t9".into(), "x".into()), Held { epoch: 2, state: TabletState::Serving as i32, size_bytes: 0 });
         s.renew("s2", "h:2", Some(r), 10).unwrap();
         let actions = plan(&PlanInput {
             map: &m,

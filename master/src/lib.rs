@@ -6,6 +6,9 @@
 //!   changed only in whole, synced batches; [`state::format`] is the key encoding.
 //! - [`assign`]: the assignment decisions, a pure function of the state, the leases and
 //!   the clock; [`leases`] the lease table; [`clock`] the injected monotonic clock.
+//! - [`balance`]: which tablets to move between live servers and how a move goes on
+//!   (pure); [`gc`]: file garbage collection under `<root>/tables/` (a pure mark phase,
+//!   a grace period, then the sweep).
 //! - [`master`]: the running master (one lock around the state; the assignment loop;
 //!   fail-over recovery; load answers and split reports).
 //! - [`admin`] and [`control`]: the gRPC services (`BigtableTableAdmin`, `MasterControl`);
@@ -18,10 +21,12 @@
 
 pub mod admin;
 pub mod assign;
+pub mod balance;
 pub mod clock;
 pub mod control;
 pub mod error;
 pub mod gateway;
+pub mod gc;
 pub mod leases;
 pub mod lock;
 pub mod master;
