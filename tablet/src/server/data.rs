@@ -125,7 +125,9 @@ impl DataService {
             .check_lease()
             // Deliberately not a "not serving" answer: the write was applied, so a client
             // must not take this as "not applied" and repeat a non-idempotent request.
-            .map_err(|_| Status::unavailable("the lease ran out after the write was applied; it may or may not persist"))
+            .map_err(|_| {
+                Status::unavailable("the lease ran out after the write was applied; it may or may not persist")
+            })
     }
 
     /// Validation and routing shared by the single-row read-and-write calls.
