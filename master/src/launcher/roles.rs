@@ -54,8 +54,7 @@ pub enum Role {
 }
 
 /// True when this build can run the gateway role.
-// MERGE (gateway branch): true, and `run_gateway` calls `crate::gateway::serve`.
-pub const GATEWAY_AVAILABLE: bool = false;
+pub const GATEWAY_AVAILABLE: bool = true;
 
 /// Runs `role` until it is told to stop; the error is the message for stderr.
 pub async fn run(role: Role) -> Result<(), String> {
@@ -78,11 +77,15 @@ pub async fn run(role: Role) -> Result<(), String> {
     }
 }
 
-async fn run_gateway(master: &str, listen: &str, _stop: impl Future<Output = ()>) -> Result<(), String> {
-    Err(format!(
-        "the gateway (for {listen}, master {master}) is not part of this build yet; \
-         clients use the master's address with tablet::client or bt"
-    ))
+async fn run_gateway(master: &str, listen: &str, stop: impl Future<Output = ()>) -> Result<(), String> {
+    let config = crate::gateway::GatewayConfig::new(master);
+    let listener =
+        tokio::net::TcpListener::bind(listen).await.map_err(|e| format!("cannot listen on {listen}: {e}"))?;
+    let address = listener.local_addr().map_err(|e| format!("listener: {e}"))?;
+    let mut out = std::io::stdout();
+    // The launcher reads this line to learn the address.
+    writeln!(out, "{address}").and_then(|()| out.flush()).map_err(|e| format!("stdout: {e}"))?;
+    crate::gateway::serve(config, listener, stop).await.map_err(|e| e.to_string())
 }
 
 /// Logs to stderr at `RUST_LOG` (default `info`), colours only on a terminal (a child's
