@@ -15,15 +15,22 @@
 //!   [`server::serve`] puts them on a listener.
 //! - [`mini`]: `MiniCluster`, a master and tablet servers in one process over loopback
 //!   (for tests and examples).
+//! - [`gateway`]: Google's data and admin APIs on one port for official clients, routed
+//!   to the tablet servers and forwarded to the master (docs/gateway.md).
 //! - [`lock`]: the active master's `MASTER.lock`; [`names`]: name rules and ids.
+//! - [`cli`]: the `master` program as a library entry point; [`launcher`]: the
+//!   `local-cluster` program (a master and tablet servers as separate processes).
 
 pub mod admin;
 pub mod assign;
 pub mod balance;
+pub mod cli;
 pub mod clock;
 pub mod control;
 pub mod error;
+pub mod gateway;
 pub mod gc;
+pub mod launcher;
 pub mod leases;
 pub mod lock;
 pub mod master;

@@ -223,3 +223,27 @@ async fn routes_across_servers_and_follows_a_moved_tablet() {
     a.stop().await;
     b.stop().await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_list_of_masters_skips_one_that_does_not_answer() {
+    let root = tempfile::tempdir().unwrap();
+    let a = Running::start(config(root.path())).await;
+    a.control().await.load_tablet(load(descriptor("all", b"", b"", 1))).await.unwrap();
+    let locations = Locations::default();
+    *locations.tablets.lock() =
+        vec![TabletLocation { tablet: Some(descriptor("all", b"", b"", 1)), address: a.addr.to_string() }];
+    let master = serve_locations(locations.clone()).await;
+    // A master that died: nothing listens on its port any more.
+    let dead = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().to_string();
+    let opts = ClientOptions { retry_deadline: Duration::from_secs(20), ..ClientOptions::default() };
+    let client = Client::connect_master_with(&format!("{dead}, {master}"), opts.clone()).unwrap();
+    let t = client.table(TABLE);
+    t.mutate_row(b"k", vec![mutation::set_cell("cf1", b"q", 1000, b"v")]).await.unwrap();
+    assert_eq!(*locations.asked.lock(), 1, "the live master was asked once");
+    client.forget_table(TABLE);
+    let row = t.read_row(b"k", None).await.unwrap().unwrap();
+    assert_eq!(value(&row, "cf1", b"q"), b"v");
+    assert_eq!(*locations.asked.lock(), 2);
+    assert!(Client::connect_master_with(" , ", opts).is_err(), "no address at all");
+    a.stop().await;
+}

@@ -7,7 +7,7 @@
 //! retries with exponential back-off until [`ClientOptions::retry_deadline`].
 //!
 //! Retries never repeat a write that may have been applied, except where repeating it is
-//! harmless: `mutate_row(s)` are retried on any `UNAVAILABLE` (a `SetCell` with an explicit
+//! harmless: `mutate_row(s)` are retried on any `UNAVAILABLE` or broken connection (a `SetCell` with an explicit
 //! timestamp rewrites the same cell; one with server time `-1` may gain a second version,
 //! as with Cloud Bigtable's own clients); `check_and_mutate_row` and
 //! `read_modify_write_row` only when the server said it did not serve the row. Reads that
@@ -26,7 +26,10 @@
 //! ```
 
 pub mod build;
+pub mod raw;
 pub mod routing;
+
+pub use raw::ResponseReader;
 
 use std::collections::{HashMap, VecDeque};
 use std::sync::Arc;
@@ -35,19 +38,18 @@ use std::time::Duration;
 use parking_lot::Mutex;
 use tokio::time::Instant;
 use tonic::transport::{Channel, Endpoint};
-use tonic::{Code, Status, Streaming};
+use tonic::{Code, Status};
 
 use crate::proto::bigtable::bigtable_client::BigtableClient;
 use crate::proto::bigtable::{
     mutate_rows_request, CheckAndMutateRowRequest, MutateRowRequest, MutateRowsRequest, Mutation,
-    ReadModifyWriteRowRequest, ReadModifyWriteRule, ReadRowsRequest, ReadRowsResponse, Row, RowFilter, RowSet,
-    SampleRowKeysRequest,
+    ReadModifyWriteRowRequest, ReadModifyWriteRule, Row, RowFilter, RowSet, SampleRowKeysRequest,
 };
 use crate::proto::bt::internal::v1::master_control_client::MasterControlClient;
 use crate::proto::bt::internal::v1::LocateTabletsRequest;
 use crate::reassemble::ChunkMerger;
 use crate::server::status::{not_serving, NOT_SERVING_METADATA, NOT_SERVING_PREFIX};
-use routing::{clip_row_set, remaining_after, row_set_span, Location, TableLocations};
+use routing::{Location, TableLocations};
 
 /// What a client call can fail with.
 #[derive(Debug, thiserror::Error)]
@@ -105,9 +107,18 @@ pub fn is_not_serving(s: &Status) -> bool {
         && (s.metadata().get(NOT_SERVING_METADATA).is_some() || s.message().starts_with(NOT_SERVING_PREFIX))
 }
 
-/// True for a status worth retrying when repeating the request is harmless.
+/// True for a status worth retrying when repeating the request is harmless:
+/// `UNAVAILABLE`, `DEADLINE_EXCEEDED`, `ABORTED`, and the `UNKNOWN` "transport error" that
+/// tonic reports when the connection breaks during the call (a server killed mid-request:
+/// the request may or may not have been applied, as with `UNAVAILABLE`).
 pub fn is_transient(s: &Status) -> bool {
-    matches!(s.code(), Code::Unavailable | Code::DeadlineExceeded | Code::Aborted)
+    matches!(s.code(), Code::Unavailable | Code::DeadlineExceeded | Code::Aborted) || is_broken_connection(s)
+}
+
+/// True when the call failed because its connection failed (tonic's transport error).
+fn is_broken_connection(s: &Status) -> bool {
+    s.code() == Code::Unknown
+        && std::error::Error::source(s).is_some_and(|e| e.downcast_ref::<tonic::transport::Error>().is_some())
 }
 
 /// Client settings.
@@ -135,8 +146,43 @@ impl Default for ClientOptions {
 }
 
 enum Locator {
-    Master(MasterControlClient<Channel>),
+    Master(Masters),
     Single(String),
+}
+
+/// The master and its standbys, in the order given; `current` is the one asked first.
+struct Masters {
+    clients: Vec<MasterControlClient<Channel>>,
+    /// Index (modulo the length) of the master that answered last. Relaxed: it is only a
+    /// hint of where to start; any order of updates is correct.
+    current: std::sync::atomic::AtomicUsize,
+}
+
+impl Masters {
+    /// `LocateTablets` on the master that answered last, then on each other one in turn
+    /// while the answer is transient (a master that died, or a standby not yet active).
+    async fn locate(
+        &self,
+        req: LocateTabletsRequest,
+    ) -> Result<crate::proto::bt::internal::v1::LocateTabletsResponse, Status> {
+        use std::sync::atomic::Ordering;
+        let n = self.clients.len().max(1);
+        let first = self.current.load(Ordering::Relaxed);
+        let mut last = Status::unavailable("no master address");
+        for k in 0..n {
+            let i = (first + k) % n;
+            let Some(client) = self.clients.get(i) else { break };
+            match client.clone().locate_tablets(req.clone()).await {
+                Ok(resp) => {
+                    self.current.store(i, Ordering::Relaxed);
+                    return Ok(resp.into_inner());
+                }
+                Err(s) if is_transient(&s) => last = s,
+                Err(s) => return Err(s),
+            }
+        }
+        Err(last)
+    }
 }
 
 struct Inner {
@@ -155,7 +201,7 @@ pub struct Client {
 impl std::fmt::Debug for Client {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         let locator = match &self.inner.locator {
-            Locator::Master(_) => "master",
+            Locator::Master(_) => "masters",
             Locator::Single(a) => a.as_str(),
         };
         f.debug_struct("Client").field("locator", &locator).finish_non_exhaustive()
@@ -171,18 +217,37 @@ fn endpoint(address: &str, opts: &ClientOptions) -> ClientResult<Endpoint> {
 
 impl Client {
     /// A client that asks the master at `address` (`host:port`) where tablets are.
-    /// Connections are made lazily, on first use.
+    /// `address` may list the master and its standbys, comma-separated
+    /// (`10.0.0.1:7000,10.0.0.2:7000`): locations are asked of the one that answered last,
+    /// and of the others in turn when it does not answer, so the client follows a
+    /// fail-over. Connections are made lazily, on first use.
     pub fn connect_master(address: &str) -> ClientResult<Client> {
         Client::connect_master_with(address, ClientOptions::default())
     }
 
     /// [`Client::connect_master`] with options.
     pub fn connect_master_with(address: &str, opts: ClientOptions) -> ClientResult<Client> {
-        let channel = endpoint(address, &opts)?.connect_lazy();
-        let master = MasterControlClient::new(channel)
-            .max_decoding_message_size(opts.max_message_bytes)
-            .max_encoding_message_size(opts.max_message_bytes);
-        Ok(Client::new(Locator::Master(master), opts))
+        let addresses: Vec<&str> = address.split(',').map(str::trim).filter(|a| !a.is_empty()).collect();
+        Client::connect_masters_with(&addresses, opts)
+    }
+
+    /// A client that asks any of `addresses` (a master and its standbys) where tablets
+    /// are; see [`Client::connect_master`].
+    pub fn connect_masters_with(addresses: &[&str], opts: ClientOptions) -> ClientResult<Client> {
+        if addresses.is_empty() {
+            return Err(ClientError::Address { address: String::new(), reason: "no master address given".into() });
+        }
+        let mut clients = Vec::with_capacity(addresses.len());
+        for address in addresses {
+            let channel = endpoint(address, &opts)?.connect_lazy();
+            clients.push(
+                MasterControlClient::new(channel)
+                    .max_decoding_message_size(opts.max_message_bytes)
+                    .max_encoding_message_size(opts.max_message_bytes),
+            );
+        }
+        let masters = Masters { clients, current: std::sync::atomic::AtomicUsize::new(0) };
+        Ok(Client::new(Locator::Master(masters), opts))
     }
 
     /// A client for one tablet server that holds every table it is asked about (a
@@ -243,7 +308,7 @@ impl Client {
                     start_key: start.to_vec(),
                     end_key: end.to_vec(),
                 };
-                let resp = master.clone().locate_tablets(req).await?.into_inner();
+                let resp = master.locate(req).await?;
                 resp.tablets
                     .into_iter()
                     .filter_map(|t| {
@@ -506,6 +571,20 @@ impl Table {
         RowReader::new(self.clone(), rows, filter, limit, true)
     }
 
+    /// The rows of `rows` (descending when `reversed`) through `filter`, at most `limit`
+    /// of them, as the tablet servers' own whole-row `ReadRowsResponse` messages, tablet
+    /// after tablet, with the same routing, resumption and limit as [`Table::read_rows`]
+    /// (what a proxy forwards without decoding; see [`raw`]).
+    pub fn read_responses(
+        &self,
+        rows: RowSet,
+        filter: Option<RowFilter>,
+        limit: Option<u64>,
+        reversed: bool,
+    ) -> ResponseReader {
+        ResponseReader::new(self.clone(), rows, filter, limit, reversed)
+    }
+
     /// Applies `true_mutations` when `predicate` (none: any cell) yields a cell of `row`,
     /// else `false_mutations`; atomically. Returns whether the predicate matched.
     pub async fn check_and_mutate_row(
@@ -546,49 +625,15 @@ impl Table {
     }
 
     /// Row keys splitting the table into pieces of roughly equal size, each with the
-    /// approximate bytes before it; the last has an empty key and the table's size.
+    /// approximate bytes before it; the last has an empty key and the table's size. Each
+    /// server holding tablets of the table is asked once (concurrently); its answer is cut
+    /// at the tablets' end keys (docs/rpc.md) and the pieces are joined in key order, so
+    /// every tablet's end key is a sample too.
     pub async fn sample_row_keys(&self) -> ClientResult<Vec<(Vec<u8>, i64)>> {
         let mut backoff = self.client.backoff();
-        'attempt: loop {
-            let err = match self.client.locate(&self.name, b"", b"").await {
-                Ok(locs) => {
-                    let mut out: Vec<(Vec<u8>, i64)> = Vec::new();
-                    let mut base = 0i64;
-                    for loc in &locs {
-                        let mut conn = self.client.server(&loc.address)?;
-                        let req = SampleRowKeysRequest { table_name: self.name.clone(), ..Default::default() };
-                        let answer = async {
-                            let mut stream = conn.sample_row_keys(req).await?.into_inner();
-                            let mut v = Vec::new();
-                            while let Some(m) = stream.message().await? {
-                                v.push(m);
-                            }
-                            Ok::<_, Status>(v)
-                        }
-                        .await;
-                        match answer {
-                            Ok(samples) => {
-                                let answer: Vec<(Vec<u8>, i64)> =
-                                    samples.into_iter().map(|s| (s.row_key, s.offset_bytes)).collect();
-                                let (inside, size) = tablet_samples(&answer, &loc.start, &loc.end);
-                                out.extend(inside.into_iter().map(|(k, off)| (k, base + off)));
-                                base += size;
-                                // A tablet's end is the next tablet's start.
-                                if !loc.end.is_empty() {
-                                    out.push((loc.end.clone(), base));
-                                }
-                            }
-                            Err(s) if is_transient(&s) => {
-                                self.client.forget(&self.name, &loc.start);
-                                backoff.wait(ClientError::Status(s)).await?;
-                                continue 'attempt;
-                            }
-                            Err(s) => return Err(s.into()),
-                        }
-                    }
-                    out.push((Vec::new(), base));
-                    return Ok(out);
-                }
+        loop {
+            let err = match self.try_sample_row_keys().await {
+                Ok(samples) => return Ok(samples),
                 Err(ClientError::Status(s)) if is_transient(&s) => ClientError::Status(s),
                 Err(e) => return Err(e),
             };
@@ -596,137 +641,104 @@ impl Table {
             backoff.wait(err).await?;
         }
     }
-}
 
-/// The part of one server's SampleRowKeys answer that covers the tablet `[start, end)`.
-/// A server answers for every tablet of the table it holds, in key order, with offsets
-/// accumulated across them, each tablet closed by its end key (the empty key for the end
-/// of the table). Gives the keys strictly inside the tablet with offsets counted from its
-/// start, and the tablet's size. A tablet the server has split since it was located shows
-/// its children's boundaries as keys inside it.
-fn tablet_samples(answer: &[(Vec<u8>, i64)], start: &[u8], end: &[u8]) -> (Vec<(Vec<u8>, i64)>, i64) {
-    let before_end = |k: &[u8]| !k.is_empty() && (end.is_empty() || k < end);
-    // Bytes before the tablet: the offset of the last key at or before its start.
-    let base = answer.iter().rev().find(|(k, _)| !k.is_empty() && k.as_slice() <= start).map_or(0, |(_, o)| *o);
-    let inside: Vec<(Vec<u8>, i64)> = answer
-        .iter()
-        .filter(|(k, _)| k.as_slice() > start && before_end(k))
-        .map(|(k, o)| (k.clone(), (o - base).max(0)))
-        .collect();
-    // Its size: up to the first key at or past its end (the empty key is the table's end).
-    let end_offset = answer.iter().find(|(k, _)| !before_end(k) && (k.is_empty() || k.as_slice() > start));
-    let size = match end_offset {
-        Some((_, o)) => (o - base).max(0),
-        None => inside.last().map(|(_, o)| *o).unwrap_or(0),
-    };
-    (inside, size)
-}
-
-/// The tablet stream a [`RowReader`] is reading from.
-struct Current {
-    location: Location,
-    stream: Streaming<ReadRowsResponse>,
-    merger: ChunkMerger,
+    async fn try_sample_row_keys(&self) -> ClientResult<Vec<(Vec<u8>, i64)>> {
+        let locs = self.client.locate(&self.name, b"", b"").await?;
+        let mut addresses: Vec<&str> = locs.iter().map(|l| l.address.as_str()).collect();
+        addresses.sort_unstable();
+        addresses.dedup();
+        let mut tasks = tokio::task::JoinSet::new();
+        for address in addresses {
+            let mut conn = self.client.server(address)?;
+            let req = SampleRowKeysRequest { table_name: self.name.clone(), ..Default::default() };
+            let address = address.to_string();
+            tasks.spawn(async move {
+                let answer = async {
+                    let mut stream = conn.sample_row_keys(req).await?.into_inner();
+                    let mut v = Vec::new();
+                    while let Some(m) = stream.message().await? {
+                        v.push((m.row_key, m.offset_bytes));
+                    }
+                    Ok::<_, Status>(v)
+                }
+                .await;
+                (address, answer)
+            });
+        }
+        let mut answers: HashMap<String, Vec<(Vec<u8>, i64)>> = HashMap::new();
+        while let Some(joined) = tasks.join_next().await {
+            let (address, answer) =
+                joined.map_err(|e| Status::internal(format!("sample_row_keys task failed: {e}")))?;
+            answers.insert(address, answer?);
+        }
+        let mut out: Vec<(Vec<u8>, i64)> = Vec::new();
+        let mut base = 0i64;
+        for loc in &locs {
+            let answer = answers.get(&loc.address).map(Vec::as_slice).unwrap_or_default();
+            let Some((own, size)) = routing::tablet_samples(answer, &loc.start, &loc.end) else {
+                return Err(ClientError::Status(not_serving(format_args!(
+                    "{} did not sample the tablet of {} starting at {:?}; it moved or split",
+                    loc.address,
+                    self.name,
+                    String::from_utf8_lossy(&loc.start)
+                ))));
+            };
+            out.extend(own.into_iter().map(|(k, off)| (k, base.saturating_add(off))));
+            base = base.saturating_add(size);
+            if !loc.end.is_empty() {
+                out.push((loc.end.clone(), base));
+            }
+        }
+        out.push((Vec::new(), base));
+        Ok(out)
+    }
 }
 
 /// A stream of rows from [`Table::read_rows`]; crosses tablets in key order and resumes
-/// after the last row received when a tablet moves or splits mid-read.
+/// after the last row received when a tablet moves or splits mid-read. The rows of the
+/// whole-row messages of a [`ResponseReader`], decoded.
 pub struct RowReader {
-    table: Table,
-    /// What is still to be read; `None` once everything was read.
-    remaining: Option<RowSet>,
-    filter: Option<RowFilter>,
-    /// Rows still allowed; `None` for no limit.
-    limit: Option<u64>,
-    reversed: bool,
-    current: Option<Current>,
+    raw: ResponseReader,
+    merger: ChunkMerger,
     ready: VecDeque<Row>,
-    /// The key of the last complete row received (the resume point).
-    last_key: Option<Vec<u8>>,
-    backoff: Backoff,
 }
 
 impl RowReader {
     fn new(table: Table, rows: RowSet, filter: Option<RowFilter>, limit: Option<u64>, reversed: bool) -> RowReader {
-        let backoff = table.client.backoff();
         RowReader {
-            table,
-            remaining: Some(rows),
-            filter,
-            limit,
-            reversed,
-            current: None,
+            raw: ResponseReader::new(table, rows, filter, limit, reversed),
+            merger: ChunkMerger::new(reversed),
             ready: VecDeque::new(),
-            last_key: None,
-            backoff,
         }
     }
 
     /// The next row, or `None` at the end.
     pub async fn next_row(&mut self) -> ClientResult<Option<Row>> {
         loop {
-            if self.limit == Some(0) {
-                self.drain().await;
-                return Ok(None);
-            }
             if let Some(row) = self.ready.pop_front() {
-                if let Some(l) = self.limit.as_mut() {
-                    *l -= 1;
-                }
                 return Ok(Some(row));
             }
-            if self.current.is_none() {
-                let Some(rows) = self.remaining.clone() else { return Ok(None) };
-                match self.open(&rows).await {
-                    Ok(true) => {}
-                    Ok(false) => {
-                        self.remaining = None;
-                        return Ok(None);
-                    }
-                    Err(e) => self.retry_or_fail(e).await?,
-                }
-                continue;
-            }
-            let Some(cur) = self.current.as_mut() else { continue };
-            match cur.stream.message().await {
-                Ok(Some(resp)) => {
-                    let rows = cur.merger.push(&resp).map_err(|reason| ClientError::Chunks {
-                        address: cur.location.address.clone(),
-                        reason: reason.to_string(),
-                    })?;
-                    if let Some(last) = rows.last() {
-                        self.last_key = Some(last.key.clone());
-                    }
+            let chunks_error = |address: &str, reason: crate::Error| ClientError::Chunks {
+                address: address.to_string(),
+                reason: reason.to_string(),
+            };
+            match self.raw.next_message().await? {
+                Some(resp) => {
+                    let rows = self.merger.push(&resp).map_err(|e| chunks_error(self.raw.address(), e))?;
                     self.ready.extend(rows);
                 }
-                Ok(None) => {
-                    cur.merger.finish().map_err(|reason| ClientError::Chunks {
-                        address: cur.location.address.clone(),
-                        reason: reason.to_string(),
-                    })?;
-                    // The tablet is done: go on past it.
-                    let loc = cur.location.clone();
-                    self.current = None;
-                    self.remaining = match self.remaining.take() {
-                        Some(rows) if self.reversed && !loc.start.is_empty() => clip_row_set(&rows, b"", &loc.start),
-                        Some(rows) if !self.reversed && !loc.end.is_empty() => clip_row_set(&rows, &loc.end, b""),
-                        _ => None,
-                    };
+                None => {
+                    self.merger.finish().map_err(|e| chunks_error(self.raw.address(), e))?;
+                    return Ok(None);
                 }
-                Err(s) => self.retry_or_fail(ClientError::Status(s)).await?,
             }
         }
     }
 
-    /// Once the row limit is reached, reads the current stream to its end (the server
-    /// honours the same limit, so only the end of the stream is left) instead of dropping
-    /// it. A dropped stream is reset, and under load enough resets make the server's h2
-    /// close the whole connection (`ENHANCE_YOUR_CALM`), failing every request in flight on
-    /// it: `cluster_bench` saw 32 reads fail at once every ~60,000 `read_row`s.
+    /// Once the row limit is reached, reads the tablet stream to its end instead of
+    /// dropping it ([`ResponseReader::drain`]).
     async fn drain(&mut self) {
-        if let Some(mut cur) = self.current.take() {
-            while let Ok(Some(_)) = cur.stream.message().await {}
-        }
+        self.raw.drain().await;
     }
 
     /// Reads every remaining row.
@@ -736,71 +748,5 @@ impl RowReader {
             out.push(row);
         }
         Ok(out)
-    }
-
-    /// Opens the stream of the first (last, when reversed) tablet with rows to read.
-    /// `Ok(false)` when no tablet has any.
-    async fn open(&mut self, rows: &RowSet) -> ClientResult<bool> {
-        let (start, end) = row_set_span(rows);
-        let mut locs = self.table.client.locate(&self.table.name, &start, &end).await?;
-        if self.reversed {
-            locs.reverse();
-        }
-        for loc in locs {
-            let Some(clipped) = clip_row_set(rows, &loc.start, &loc.end) else { continue };
-            let mut conn = self.table.client.server(&loc.address)?;
-            let req = ReadRowsRequest {
-                table_name: self.table.name.clone(),
-                rows: Some(clipped),
-                filter: self.filter.clone(),
-                rows_limit: self.limit.map_or(0, |l| i64::try_from(l).unwrap_or(i64::MAX)),
-                reversed: self.reversed,
-                ..Default::default()
-            };
-            let stream = conn.read_rows(req).await?.into_inner();
-            self.current = Some(Current { location: loc, stream, merger: ChunkMerger::new(self.reversed) });
-            return Ok(true);
-        }
-        Ok(false)
-    }
-
-    /// After a failure: forget the tablet, narrow the request to what is left, back off.
-    async fn retry_or_fail(&mut self, err: ClientError) -> ClientResult<()> {
-        let retryable = matches!(&err, ClientError::Status(s) if is_transient(s));
-        if !retryable {
-            return Err(err);
-        }
-        match self.current.take() {
-            Some(cur) => self.table.client.forget(&self.table.name, &cur.location.start),
-            None => self.table.client.forget_table(&self.table.name),
-        }
-        if let Some(last) = self.last_key.as_ref() {
-            self.remaining = self.remaining.take().and_then(|rows| remaining_after(&rows, last, self.reversed));
-        }
-        self.backoff.wait(err).await
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::tablet_samples;
-
-    fn k(s: &str) -> Vec<u8> {
-        s.as_bytes().to_vec()
-    }
-
-    #[test]
-    fn a_servers_samples_are_cut_per_tablet() {
-        // One server holding [, m) (30 bytes) and [m, ) (70 bytes).
-        let answer = vec![(k("c"), 10), (k("f"), 20), (k("m"), 30), (k("p"), 50), (k(""), 100)];
-        assert_eq!(tablet_samples(&answer, b"", b"m"), (vec![(k("c"), 10), (k("f"), 20)], 30));
-        assert_eq!(tablet_samples(&answer, b"m", b""), (vec![(k("p"), 20)], 70));
-        // A stale location covering both: the children's boundary is a key inside it.
-        assert_eq!(tablet_samples(&answer, b"", b"").1, 100);
-        assert_eq!(tablet_samples(&answer, b"", b"").0.len(), 4);
-        // Tablets with a gap between them ([a, d) and [x, z), the latter ending the answer).
-        let gap = vec![(k("b"), 5), (k("d"), 9), (k("y"), 12), (k("z"), 20)];
-        assert_eq!(tablet_samples(&gap, b"a", b"d"), (vec![(k("b"), 5)], 9));
-        assert_eq!(tablet_samples(&gap, b"x", b"z"), (vec![(k("y"), 3)], 11));
     }
 }

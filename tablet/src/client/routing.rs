@@ -225,6 +225,28 @@ fn intersect(r: &RowRange, rest: &RowRange) -> Option<RowRange> {
     }
 }
 
+/// One SampleRowKeys sample: a row key and the approximate bytes before it.
+pub type Sample = (Vec<u8>, i64);
+
+/// The part of a tablet server's SampleRowKeys answer (docs/rpc.md: per tablet, in key
+/// order, inner samples then the tablet's end key, offsets accumulated) that belongs to the
+/// tablet `[start, end)`: its inner samples with offsets from the tablet's start, and its
+/// size. `None` when the answer has no sample at the tablet's end (the server does not
+/// hold it as one tablet or as tablets ending there: it moved or split; ask again).
+pub fn tablet_samples(answer: &[Sample], start: &[u8], end: &[u8]) -> Option<(Vec<Sample>, i64)> {
+    // Everything at or before `start` belongs to the server's earlier tablets; the last of
+    // those is where this tablet's bytes begin.
+    let base =
+        answer.iter().filter(|(k, _)| !k.is_empty() && k.as_slice() <= start).map(|&(_, off)| off).max().unwrap_or(0);
+    let own: Vec<Sample> = answer
+        .iter()
+        .filter(|(k, _)| !k.is_empty() && k.as_slice() > start && (end.is_empty() || k.as_slice() < end))
+        .map(|(k, off)| (k.clone(), off.saturating_sub(base).max(0)))
+        .collect();
+    let end_sample = answer.iter().find(|(k, _)| k.as_slice() == end)?;
+    Some((own, end_sample.1.saturating_sub(base).max(0)))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -303,6 +325,26 @@ mod tests {
             )],
         };
         assert!(clip_row_set(&r, b"g", b"p").is_none());
+    }
+
+    #[test]
+    fn tablet_samples_cut_a_server_answer() {
+        // A server holding ["", "g") and ["m", ""): inner samples, then each end key.
+        let answer: Vec<(Vec<u8>, i64)> =
+            vec![(b"c".to_vec(), 10), (b"g".to_vec(), 25), (b"p".to_vec(), 40), (b"".to_vec(), 70)];
+        let (own, size) = tablet_samples(&answer, b"", b"g").unwrap();
+        assert_eq!(own, vec![(b"c".to_vec(), 10)]);
+        assert_eq!(size, 25);
+        let (own, size) = tablet_samples(&answer, b"m", b"").unwrap();
+        assert_eq!(own, vec![(b"p".to_vec(), 15)]);
+        assert_eq!(size, 45);
+        // A tablet the server does not end: moved or split.
+        assert!(tablet_samples(&answer, b"g", b"m").is_none());
+        assert!(tablet_samples(&[], b"", b"").is_none());
+        // A tablet split in two on the same server still reads as one.
+        let (own, size) = tablet_samples(&answer, b"", b"").unwrap();
+        assert_eq!(own.len(), 3);
+        assert_eq!(size, 70);
     }
 
     #[test]

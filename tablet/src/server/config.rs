@@ -140,7 +140,8 @@ pub fn parse_table_name(name: &str) -> Result<()> {
 pub struct ServerConfig {
     /// The data root (docs/cluster.md's layout: `<root>/tables/<table_id>/<tablet_id>/e<epoch>`).
     pub root: PathBuf,
-    /// The master's `host:port`; `None` for static mode.
+    /// The master's `host:port`; `None` for static mode. Several, comma-separated (an
+    /// active master and its standbys): renewals go to whichever answers.
     pub master: Option<String>,
     /// The address registered with the master; default: the address the server is bound to.
     pub advertise: Option<String>,

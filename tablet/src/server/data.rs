@@ -184,6 +184,7 @@ impl Bigtable for DataService {
         self.shared.check_lease()?;
         let guards = self.shared.tablets.table_guards(table).map_err(|m| self.shared.miss(table, m))?;
         let samples = joined(tokio::task::spawn_blocking(move || sample_tablets(&guards)).await)?;
+        self.shared.check_lease()?;
         Ok(Response::new(Box::pin(tokio_stream::iter(samples.into_iter().map(Ok)))))
     }
 

@@ -27,6 +27,7 @@
 //! # Ok(()) }
 //! ```
 
+pub mod cli;
 pub mod config;
 mod control;
 mod data;

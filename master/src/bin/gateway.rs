@@ -1,0 +1,95 @@
+//! `gateway --master ADDR [--listen ADDR]`: Google's Bigtable data and table-admin APIs on
+//! one port, in front of a cluster, for official clients (`BIGTABLE_EMULATOR_HOST`).
+//! Prints the bound address on stdout once it serves (so `--listen 127.0.0.1:0` works);
+//! logs go to stderr (`RUST_LOG`, default `info`). SIGINT or SIGTERM stops it cleanly.
+
+use std::io::{IsTerminal, Write};
+use std::process::ExitCode;
+use std::time::Duration;
+
+use clap::Parser;
+use master::gateway::{GatewayConfig, ReadPath};
+use tracing::error;
+
+/// The gateway: Bigtable's data and admin APIs for official clients.
+#[derive(Debug, Parser)]
+#[command(version)]
+struct Args {
+    /// The master's address (host:port).
+    #[arg(long)]
+    master: String,
+    /// Address to serve on; port 0 picks a free port (printed on stdout).
+    #[arg(long, default_value = "127.0.0.1:8086")]
+    listen: String,
+    /// How long a data call follows moving tablets before it fails, in milliseconds.
+    #[arg(long, default_value_t = 30_000)]
+    retry_ms: u64,
+    /// How ReadRows answers travel: `forward` (the servers' messages as they are) or
+    /// `reencode` (rows decoded and encoded again).
+    #[arg(long, default_value = "forward")]
+    read_path: ReadPath,
+    /// Largest gRPC message, either direction, in MiB.
+    #[arg(long, default_value_t = 256)]
+    max_message_mb: usize,
+}
+
+#[cfg(unix)]
+async fn shutdown_signal() {
+    use tokio::signal::unix::{signal, SignalKind};
+    match signal(SignalKind::terminate()) {
+        Ok(mut term) => {
+            tokio::select! {
+                _ = tokio::signal::ctrl_c() => {}
+                _ = term.recv() => {}
+            }
+        }
+        Err(_) => {
+            let _ = tokio::signal::ctrl_c().await;
+        }
+    }
+}
+
+#[cfg(not(unix))]
+async fn shutdown_signal() {
+    let _ = tokio::signal::ctrl_c().await;
+}
+
+async fn run(args: Args) -> Result<(), String> {
+    let mut config = GatewayConfig::new(&args.master);
+    config.client.retry_deadline = Duration::from_millis(args.retry_ms);
+    config.read_path = args.read_path;
+    config.max_message_bytes = args.max_message_mb.saturating_mul(1 << 20);
+    let listener = tokio::net::TcpListener::bind(&args.listen)
+        .await
+        .map_err(|e| format!("cannot listen on {}: {e}", args.listen))?;
+    let address = listener.local_addr().map_err(|e| format!("listener: {e}"))?;
+    let mut out = std::io::stdout();
+    writeln!(out, "{address}").and_then(|()| out.flush()).map_err(|e| format!("stdout: {e}"))?;
+    master::gateway::serve(config, listener, shutdown_signal()).await.map_err(|e| e.to_string())
+}
+
+fn main() -> ExitCode {
+    let args = Args::parse();
+    tracing_subscriber::fmt()
+        .with_env_filter(
+            tracing_subscriber::EnvFilter::try_from_default_env()
+                .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info")),
+        )
+        .with_writer(std::io::stderr)
+        .with_ansi(std::io::stderr().is_terminal())
+        .init();
+    let runtime = match tokio::runtime::Builder::new_multi_thread().enable_all().build() {
+        Ok(r) => r,
+        Err(e) => {
+            error!(error = %e, "cannot start the async runtime");
+            return ExitCode::FAILURE;
+        }
+    };
+    match runtime.block_on(run(args)) {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            error!(error = %e, "gateway failed");
+            ExitCode::FAILURE
+        }
+    }
+}
