@@ -13,6 +13,7 @@
 # THREADS (32), CACHE_MB (32, each tablet server's block cache; the in-memory table, a tenth
 # of the rows, fits in it), BENCHMARKS ("paper,ycsb"), GATEWAY (0), OUT (results directory,
 # default cluster-bench-results/<date>), WORK (parent of the temporary root, default /tmp),
+# OVERHEAD_SECS (5: each benchmark's time in the direct-vs-gateway comparison),
 # EXTRA (more cluster_bench flags), NO_BUILD=1 (use the binaries already built).
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -117,19 +118,20 @@ for n in $SERVERS; do
 
     if [ "$GATEWAY" = 1 ]; then
         gport=$(free_port)
-        "$BIN/gateway" --master "$maddr" --listen "127.0.0.1:$gport" 2>"$OUT/gateway-$n.log" &
+        "$BIN/gateway" --master "$maddr" --listen "127.0.0.1:$gport" >"$OUT/gateway-$n.addr" 2>"$OUT/gateway-$n.log" &
         PIDS+=($!)
         wait_port 127.0.0.1 "$gport" 30
-        # The tables exist and are loaded: read-only and overwrite benchmarks on the same data
-        # through the direct client and then the gateway, back to back.
+        # The tables exist and are loaded: the same benchmarks on the same data, each for
+        # OVERHEAD_SECS, through the direct client and then through the gateway, back to back.
+        ovh=(--servers "$n" --threads "$THREADS" --records "$records" --duration "${OVERHEAD_SECS:-5}" --existing $EXTRA)
+        list=paper:random-write,paper:random-read,paper:scan,ycsb:a,ycsb:c
         for via in direct gateway; do
             if [ $via = direct ]; then to=(--master "$maddr"); else to=(--gateway "127.0.0.1:$gport" --master "$maddr"); fi
             {
                 machine
-                echo "# $BIN/cluster_bench ${to[*]} ${common[*]} --existing --benchmarks paper:random-write,paper:random-read,paper:scan,ycsb:a,ycsb:c"
+                echo "# $BIN/cluster_bench ${to[*]} ${ovh[*]} --benchmarks $list"
             } | tee "$OUT/overhead-$via-$n.txt"
-            "$BIN/cluster_bench" "${to[@]}" "${common[@]}" --existing \
-                --benchmarks paper:random-write,paper:random-read,paper:scan,ycsb:a,ycsb:c | tee -a "$OUT/overhead-$via-$n.txt"
+            "$BIN/cluster_bench" "${to[@]}" "${ovh[@]}" --benchmarks "$list" | tee -a "$OUT/overhead-$via-$n.txt"
         done
     fi
     stop_all

@@ -1,7 +1,7 @@
 //! CI smoke run of `cluster_bench` (issue 8): every paper benchmark and YCSB workload for a
 //! few hundred operations against a cluster in the driver's own process (`--mini 1`), and
-//! the plain Bigtable-API path (`--gateway`) against a real tablet server; zero errors and
-//! the counts each benchmark must produce.
+//! the plain Bigtable-API path (`--gateway`) through the gateway; zero errors and the
+//! counts each benchmark must produce.
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
 use std::process::{Command, Output};
@@ -129,26 +129,35 @@ fn bad_flags_exit_2_naming_the_flag() {
     assert!(String::from_utf8_lossy(&out.stderr).contains("--master ADDR, --gateway ADDR or --mini N"));
 }
 
-/// The `--gateway` path speaks the plain Bigtable API to one address; a cluster of one
-/// tablet server holds every tablet, so the server itself stands in for the gateway.
+/// The `--gateway` path: the plain Bigtable API (data and admin) through the real gateway,
+/// in front of a cluster of two servers.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn plain_bigtable_api_path_against_one_server() {
+async fn plain_bigtable_api_path_through_the_gateway() {
     let root = tempfile::tempdir().unwrap();
-    let cluster = MiniCluster::start(root.path(), MiniClusterOptions::default()).await.unwrap();
-    let master = cluster.master_addr.to_string();
-    let server = cluster.servers[0].addr.to_string();
+    let cluster =
+        MiniCluster::start(root.path(), MiniClusterOptions { servers: 2, ..Default::default() }).await.unwrap();
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let gateway = listener.local_addr().unwrap().to_string();
+    let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
+    let serving = tokio::spawn(master::gateway::serve(
+        master::gateway::GatewayConfig::new(cluster.master_addr.to_string()),
+        listener,
+        async move {
+            let _ = stopped.await;
+        },
+    ));
     let out = tokio::task::spawn_blocking(move || {
         bench(&[
             "--gateway",
-            &server,
-            "--master",
-            &master,
+            &gateway,
+            "--servers",
+            "2",
             "--records",
             "150",
             "--operations",
             "200",
             "--benchmarks",
-            "paper:sequential-write,paper:scan,ycsb:e",
+            "paper:sequential-write,paper:scan,ycsb:e,ycsb:f",
             "--json",
         ])
     })
@@ -163,7 +172,13 @@ async fn plain_bigtable_api_path_against_one_server() {
             ("paper:scan".to_string(), 200, 0),
             ("load:usertable".to_string(), 150, 0),
             ("ycsb:e".to_string(), 200, 0),
+            ("ycsb:f".to_string(), 200, 0),
         ]
     );
+    // Both servers hold tablets of the pre-split tables (4 per server by default).
+    let held: Vec<usize> = cluster.servers.iter().map(|s| s.server.tablet_count()).collect();
+    assert!(held.iter().all(|&n| n > 0), "{held:?}");
+    let _ = stop.send(());
+    serving.await.unwrap().unwrap();
     cluster.stop().await;
 }
