@@ -42,6 +42,8 @@ pub struct Held {
     pub epoch: u64,
     /// Its state there (a `TabletState` value).
     pub state: i32,
+    /// Its approximate size on disk, as the server reported it.
+    pub size_bytes: u64,
 }
 
 impl Held {
@@ -69,7 +71,7 @@ impl Report {
             .iter()
             .filter_map(|s| {
                 let d = s.tablet.as_ref()?;
-                Some(((d.table_id.clone(), d.tablet_id.clone()), Held { epoch: d.epoch, state: s.state }))
+                Some(((d.table_id.clone(), d.tablet_id.clone()), Held { epoch: d.epoch, state: s.state, size_bytes: s.approximate_size_bytes }))
             })
             .collect();
         Report { at_ms, tablets }
@@ -221,7 +223,7 @@ mod tests {
         assert!(!s.get("a").unwrap().is_live(1000, &t));
         let holding = Report {
             at_ms: 1200,
-            tablets: [(("t".into(), "x".into()), Held { epoch: 1, state: TabletState::Serving as i32 })].into(),
+            tablets: [(("t".into(), "x".into()), Held { epoch: 1, state: TabletState::Serving as i32, size_bytes: 0 })].into(),
         };
         let e = s.renew("a", "h:1", Some(holding), 1200).unwrap_err();
         assert!(matches!(e, Error::FailedPrecondition(_)), "{e}");

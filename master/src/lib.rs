@@ -13,10 +13,14 @@
 //! - [`mini`]: `MiniCluster`, a master and tablet servers in one process over loopback
 //!   (for tests and examples).
 //! - [`lock`]: the active master's `MASTER.lock`; [`names`]: name rules and ids.
+//! - [`cluster_status`]: what `MasterControl.ClusterStatus` answers; [`cli`]: the `bt`
+//!   command-line tool (argument parsing apart from execution).
 
 pub mod admin;
 pub mod assign;
+pub mod cli;
 pub mod clock;
+pub mod cluster_status;
 pub mod control;
 pub mod error;
 pub mod leases;
