@@ -306,7 +306,8 @@ mod tests {
         // child whose report is on its way) is not.
         let mut s = ServerTable::new();
         let mut r = report(10, &[("a", 5), ("b", 1), ("a-l5", 5)]);
-        r.tablets.insert(("t9".into(), "x".into()), Held { epoch: 2, state: TabletState::Serving as i32, size_bytes: 0 });
+        r.tablets
+            .insert(("t9".into(), "x".into()), Held { epoch: 2, state: TabletState::Serving as i32, size_bytes: 0 });
         s.renew("s2", "h:2", Some(r), 10).unwrap();
         let actions = plan(&PlanInput {
             map: &m,

@@ -34,7 +34,8 @@ pub fn cluster_status(map: &MasterMap, servers: &ServerTable, timing: &Timing, n
         }
     };
     let order = |s: &TabletStatus| s.tablet.as_ref().map(|d| (d.table_name.clone(), d.start_key.clone()));
-    let mut out = ClusterStatusResponse { lease_ms: timing.lease_ms, margin_ms: timing.margin_ms, ..Default::default() };
+    let mut out =
+        ClusterStatusResponse { lease_ms: timing.lease_ms, margin_ms: timing.margin_ms, ..Default::default() };
     for (id, info) in servers.iter() {
         let mut tablets: Vec<TabletStatus> =
             map.all_tablets().filter(|t| t.holder() == Some(id)).map(status_of).collect();
@@ -49,11 +50,8 @@ pub fn cluster_status(map: &MasterMap, servers: &ServerTable, timing: &Timing, n
             tablets,
         });
     }
-    out.unassigned = map
-        .all_tablets()
-        .filter(|t| t.holder().is_none_or(|h| servers.get(h).is_none()))
-        .map(status_of)
-        .collect();
+    out.unassigned =
+        map.all_tablets().filter(|t| t.holder().is_none_or(|h| servers.get(h).is_none())).map(status_of).collect();
     out.unassigned.sort_by_key(order);
     out
 }
@@ -103,7 +101,10 @@ mod tests {
         let s = cluster_status(&map, &servers, &timing, 1300);
         assert_eq!((s.lease_ms, s.margin_ms), (1000, 500));
         let a = &s.servers[0];
-        assert_eq!((a.server_id.as_str(), a.heard_ms_ago, a.lease_remaining_ms, a.live, a.dead), ("a", 1200, -200, true, false));
+        assert_eq!(
+            (a.server_id.as_str(), a.heard_ms_ago, a.lease_remaining_ms, a.live, a.dead),
+            ("a", 1200, -200, true, false)
+        );
         let got: Vec<(&str, i32, u64)> = a
             .tablets
             .iter()

@@ -4,8 +4,8 @@
 use prost_types::Duration as PbDuration;
 use tablet::proto::bt::internal::v1::master_control_server::MasterControl;
 use tablet::proto::bt::internal::v1::{
-    ClusterStatusRequest, ClusterStatusResponse, LocateTabletsRequest, LocateTabletsResponse, RenewLeaseRequest, RenewLeaseResponse, ReportSplitRequest,
-    ReportSplitResponse, TabletLocation,
+    ClusterStatusRequest, ClusterStatusResponse, LocateTabletsRequest, LocateTabletsResponse, RenewLeaseRequest,
+    RenewLeaseResponse, ReportSplitRequest, ReportSplitResponse, TabletLocation,
 };
 use tonic::{Request, Response, Status};
 use tracing::{info, warn};

@@ -71,7 +71,10 @@ impl Report {
             .iter()
             .filter_map(|s| {
                 let d = s.tablet.as_ref()?;
-                Some(((d.table_id.clone(), d.tablet_id.clone()), Held { epoch: d.epoch, state: s.state, size_bytes: s.approximate_size_bytes }))
+                Some((
+                    (d.table_id.clone(), d.tablet_id.clone()),
+                    Held { epoch: d.epoch, state: s.state, size_bytes: s.approximate_size_bytes },
+                ))
             })
             .collect();
         Report { at_ms, tablets }
@@ -223,7 +226,8 @@ mod tests {
         assert!(!s.get("a").unwrap().is_live(1000, &t));
         let holding = Report {
             at_ms: 1200,
-            tablets: [(("t".into(), "x".into()), Held { epoch: 1, state: TabletState::Serving as i32, size_bytes: 0 })].into(),
+            tablets: [(("t".into(), "x".into()), Held { epoch: 1, state: TabletState::Serving as i32, size_bytes: 0 })]
+                .into(),
         };
         let e = s.renew("a", "h:1", Some(holding), 1200).unwrap_err();
         assert!(matches!(e, Error::FailedPrecondition(_)), "{e}");

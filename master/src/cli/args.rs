@@ -215,9 +215,8 @@ pub fn parse(args: &[String], env_master: Option<&str>) -> Result<Invocation, Us
             "project" => globals.project = value,
             "instance" => globals.instance = value,
             "timeout" => {
-                let secs: u64 = value
-                    .parse()
-                    .map_err(|_| usage(format!("--timeout: expected whole seconds, got {value:?}")))?;
+                let secs: u64 =
+                    value.parse().map_err(|_| usage(format!("--timeout: expected whole seconds, got {value:?}")))?;
                 globals.timeout = Duration::from_secs(secs.max(1));
             }
             other => return Err(usage(format!("unknown flag --{other}"))),
@@ -266,7 +265,8 @@ impl<'a> VerbArgs<'a> {
             return Err(usage(format!("{verb}: missing {} (usage: {})", missing.join(" "), verb_usage(verb))));
         }
         let (pos, opts) = rest.split_at(names.len());
-        let mut out = VerbArgs { verb, positional: pos.iter().map(String::as_str).collect(), options: vec![], flags: vec![] };
+        let mut out =
+            VerbArgs { verb, positional: pos.iter().map(String::as_str).collect(), options: vec![], flags: vec![] };
         for o in opts {
             match o.split_once('=') {
                 Some((k, v)) if keys.contains(&k) => {
@@ -312,9 +312,9 @@ impl<'a> VerbArgs<'a> {
         unescape(text).map_err(|e| usage(format!("{}: {what}: {e}", self.verb)))
     }
 
-    fn number<T: std::str::FromStr>(&self, key: &str, min: T) -> Result<Option<T>, UsageError>
+    fn number<T>(&self, key: &str, min: T) -> Result<Option<T>, UsageError>
     where
-        T: PartialOrd + std::fmt::Display + Copy,
+        T: std::str::FromStr + PartialOrd + std::fmt::Display + Copy,
     {
         let Some(v) = self.opt(key) else { return Ok(None) };
         match v.parse::<T>() {
@@ -386,12 +386,15 @@ fn family_with_policy(verb: &str, spec: &str) -> Result<(String, Policy), UsageE
 
 /// `family:qualifier[@ts]=value`.
 fn cell_spec(spec: &str) -> Result<CellSpec, UsageError> {
-    let bad = |why: String| usage(format!("set: {spec:?}: {why} (expected family:column=value or family:column@ts=value)"));
+    let bad =
+        |why: String| usage(format!("set: {spec:?}: {why} (expected family:column=value or family:column@ts=value)"));
     let (column, value) = spec.split_once('=').ok_or_else(|| bad("no \"=\"".into()))?;
     let (family, qualifier) = column.split_once(':').ok_or_else(|| bad("no \":\" between family and column".into()))?;
     let (qualifier, timestamp) = match qualifier.rsplit_once('@') {
         Some((q, ts)) => {
-            let ts: i64 = ts.parse().map_err(|_| bad(format!("timestamp {ts:?} is not a whole number of microseconds (write @ in a column as \\x40)")))?;
+            let ts: i64 = ts.parse().map_err(|_| {
+                bad(format!("timestamp {ts:?} is not a whole number of microseconds (write @ in a column as \\x40)"))
+            })?;
             if ts < 0 {
                 return Err(bad(format!("timestamp {ts} is negative")));
             }
@@ -401,9 +404,9 @@ fn cell_spec(spec: &str) -> Result<CellSpec, UsageError> {
     };
     Ok(CellSpec {
         family: family_name("set", family)?,
-        qualifier: unescape(qualifier).map_err(|e| bad(e))?,
+        qualifier: unescape(qualifier).map_err(&bad)?,
         timestamp,
-        value: unescape(value).map_err(|e| bad(e))?,
+        value: unescape(value).map_err(bad)?,
     })
 }
 
@@ -455,7 +458,8 @@ fn parse_command(verb: &str, rest: &[String]) -> Result<Command, UsageError> {
                 return Err(usage(format!("set: missing arguments (usage: {})", verb_usage(verb))));
             }
             let row = unescape(&rest[1]).map_err(|e| usage(format!("set: row: {e}")))?;
-            let cells = rest.get(2..).unwrap_or_default().iter().map(|c| cell_spec(c)).collect::<Result<Vec<_>, _>>()?;
+            let cells =
+                rest.get(2..).unwrap_or_default().iter().map(|c| cell_spec(c)).collect::<Result<Vec<_>, _>>()?;
             Command::Set { table: table_id(verb, &rest[0])?, row, cells }
         }
         "lookup" => {
@@ -500,7 +504,9 @@ fn parse_command(verb: &str, rest: &[String]) -> Result<Command, UsageError> {
         "deleteallrows" => Command::DeleteAllRows { table: split(&["TABLE"], &[], &[])?.table()? },
         "droprowrange" => {
             let a = split(&["TABLE"], &["prefix"], &[])?;
-            let prefix = a.opt("prefix").ok_or_else(|| usage("droprowrange: prefix=P is required (deleteallrows drops every row)"))?;
+            let prefix = a
+                .opt("prefix")
+                .ok_or_else(|| usage("droprowrange: prefix=P is required (deleteallrows drops every row)"))?;
             let prefix = a.bytes("prefix=", prefix)?;
             if prefix.is_empty() {
                 return Err(usage("droprowrange: prefix= must not be empty (deleteallrows drops every row)"));
@@ -608,9 +614,15 @@ mod tests {
                 .command,
             want
         );
-        assert_eq!(cmd("setgcpolicy t cf never"), Command::SetGcPolicy { table: "t".into(), family: "cf".into(), policy: Policy::Never });
+        assert_eq!(
+            cmd("setgcpolicy t cf never"),
+            Command::SetGcPolicy { table: "t".into(), family: "cf".into(), policy: Policy::Never }
+        );
         assert_eq!(cmd("deleteallrows t"), Command::DeleteAllRows { table: "t".into() });
-        assert_eq!(cmd("droprowrange t prefix=user#"), Command::DropRowRange { table: "t".into(), prefix: b"user#".to_vec() });
+        assert_eq!(
+            cmd("droprowrange t prefix=user#"),
+            Command::DropRowRange { table: "t".into(), prefix: b"user#".to_vec() }
+        );
         assert_eq!(cmd("status"), Command::Status);
     }
 
@@ -623,7 +635,12 @@ mod tests {
                 row: b"row\x01".to_vec(),
                 cells: vec![
                     CellSpec { family: "cf".into(), qualifier: b"a".to_vec(), timestamp: None, value: b"1".to_vec() },
-                    CellSpec { family: "cf".into(), qualifier: b"b\x00".to_vec(), timestamp: Some(2000), value: b"x=y".to_vec() },
+                    CellSpec {
+                        family: "cf".into(),
+                        qualifier: b"b\x00".to_vec(),
+                        timestamp: Some(2000),
+                        value: b"x=y".to_vec()
+                    },
                     CellSpec { family: "cf".into(), qualifier: vec![], timestamp: None, value: vec![0xff] },
                 ],
             }
@@ -641,7 +658,10 @@ mod tests {
             }
         );
         // Positional arguments are taken by position: a row key may hold "=".
-        assert_eq!(cmd("lookup t a=b"), Command::Lookup { table: "t".into(), row: b"a=b".to_vec(), columns: vec![], versions: None });
+        assert_eq!(
+            cmd("lookup t a=b"),
+            Command::Lookup { table: "t".into(), row: b"a=b".to_vec(), columns: vec![], versions: None }
+        );
         assert_eq!(
             cmd("read t start=a end=m count=5 reversed"),
             Command::Read {
@@ -687,7 +707,10 @@ mod tests {
             ("createtable t families=bad!name", "createtable: family \"bad!name\""),
             ("createtable t splits=a,,b", "createtable: splits=: empty split key"),
             ("createtable t splits=a\\q", "createtable: splits=: bad escape \\q"),
-            ("createtable t colour=red", "createtable: unexpected argument \"colour=red\" (options: families=, splits=)"),
+            (
+                "createtable t colour=red",
+                "createtable: unexpected argument \"colour=red\" (options: families=, splits=)",
+            ),
             ("createtable t splits=a splits=b", "option splits= given twice"),
             ("deletetable", "deletetable: missing TABLE"),
             ("deletetable t extra", "deletetable: unexpected argument \"extra\" (options: none)"),

@@ -27,7 +27,9 @@ pub struct Field {
 /// Reads records; counts lines (for error messages) and bytes (for progress).
 pub struct Reader<R> {
     input: R,
+    /// Lines read so far.
     line: u64,
+    /// The line the last record started on.
     record_line: u64,
     bytes: u64,
 }
@@ -39,7 +41,7 @@ impl<R: BufRead> Reader<R> {
     }
 
     /// The line the last record started on (1-based).
-    pub fn line(&self) -> u64 {
+    pub fn record_line(&self) -> u64 {
         self.record_line
     }
 
@@ -79,7 +81,9 @@ impl<R: BufRead> Reader<R> {
                 if in_quotes {
                     // A quoted field goes on on the next line.
                     if self.read_line(&mut text)? == 0 {
-                        return Err(format!("line {start_line}: a quoted field is not closed before the end of the file"));
+                        return Err(format!(
+                            "line {start_line}: a quoted field is not closed before the end of the file"
+                        ));
                     }
                     self.line += 1;
                     continue;
@@ -106,7 +110,12 @@ impl<R: BufRead> Reader<R> {
                     field.quoted = true;
                     at_field_start = false;
                 }
-                '"' => return Err(format!("line {}: a quote inside an unquoted field (quote the field and double the \")", self.line)),
+                '"' => {
+                    return Err(format!(
+                        "line {}: a quote inside an unquoted field (quote the field and double the \")",
+                        self.line
+                    ))
+                }
                 ',' => {
                     fields.push(std::mem::replace(&mut field, Field { text: String::new(), quoted: false }));
                     at_field_start = true;
@@ -173,7 +182,10 @@ mod tests {
 
     #[test]
     fn malformed_records_name_the_line() {
-        assert_eq!(records("a\nb\"c\n").unwrap_err(), "line 2: a quote inside an unquoted field (quote the field and double the \")");
+        assert_eq!(
+            records("a\nb\"c\n").unwrap_err(),
+            "line 2: a quote inside an unquoted field (quote the field and double the \")"
+        );
         assert!(records("a\n\"b\n").unwrap_err().starts_with("line 2: a quoted field is not closed"));
         assert!(records("\"a\"b\n").unwrap_err().contains("after the closing quote"));
     }

@@ -98,7 +98,10 @@ mod tests {
 
     #[test]
     fn bad_escapes_are_named() {
-        assert_eq!(unescape("a\\x4").unwrap_err(), "bad escape at character 1 of \"a\\\\x4\": \\x must be followed by two hex digits");
+        assert_eq!(
+            unescape("a\\x4").unwrap_err(),
+            "bad escape at character 1 of \"a\\\\x4\": \\x must be followed by two hex digits"
+        );
         assert!(unescape("a\\xzz").unwrap_err().contains("two hex digits"));
         assert!(unescape("a\\q").unwrap_err().contains("bad escape \\q at character 1"));
         assert!(unescape("a\\").unwrap_err().contains("lone backslash"));

@@ -40,7 +40,9 @@ impl Policy {
                 seconds: i64::try_from(d.as_secs()).unwrap_or(i64::MAX),
                 nanos: i32::try_from(d.subsec_nanos()).unwrap_or(0),
             }),
-            Policy::Union(ps) => agc::Rule::Union(agc::Union { rules: ps.iter().filter_map(Policy::to_admin).collect() }),
+            Policy::Union(ps) => {
+                agc::Rule::Union(agc::Union { rules: ps.iter().filter_map(Policy::to_admin).collect() })
+            }
             Policy::Intersection(ps) => {
                 agc::Rule::Intersection(agc::Intersection { rules: ps.iter().filter_map(Policy::to_admin).collect() })
             }
@@ -153,7 +155,9 @@ impl Parser {
             },
             Some(("maxage", d)) => Ok(Policy::MaxAge(parse_duration(d)?)),
             _ if tok == "never" => Err("\"never\" cannot be combined with other rules".into()),
-            _ => Err(format!("unexpected {tok:?}: expected maxversions=N, maxage=DURATION, \"and\", \"or\" or parentheses")),
+            _ => Err(format!(
+                "unexpected {tok:?}: expected maxversions=N, maxage=DURATION, \"and\", \"or\" or parentheses"
+            )),
         }
     }
 }

@@ -100,7 +100,8 @@ pub fn size(n: u64) -> String {
 pub fn families(families: &HashMap<String, ColumnFamily>) -> String {
     let mut names: Vec<&String> = families.keys().collect();
     names.sort();
-    let mut rows = vec![vec!["Family Name".to_string(), "GC Policy".to_string()], vec!["-----------".into(), "---------".into()]];
+    let mut rows =
+        vec![vec!["Family Name".to_string(), "GC Policy".to_string()], vec!["-----------".into(), "---------".into()]];
     for n in names {
         let policy = families.get(n).and_then(|cf| cf.gc_rule.as_ref());
         rows.push(vec![n.clone(), gc::format(policy)]);
@@ -159,7 +160,8 @@ pub fn status(master: &str, s: &ClusterStatusResponse) -> String {
         s.servers.len(),
         s.unassigned.len()
     );
-    let mut rows = vec![["SERVER", "ADDRESS", "STATE", "HEARD", "LEASE LEFT", "TABLETS", "SIZE"].map(String::from).to_vec()];
+    let mut rows =
+        vec![["SERVER", "ADDRESS", "STATE", "HEARD", "LEASE LEFT", "TABLETS", "SIZE"].map(String::from).to_vec()];
     for v in &s.servers {
         let state = if v.dead {
             "dead"
@@ -262,7 +264,10 @@ mod tests {
             margin_ms: 500,
         };
         let out = status("h:0", &s);
-        assert!(out.starts_with("master h:0: lease 1000 ms, margin 500 ms; 1 servers (1 live), 1 tablets (0 unassigned)\n"), "{out}");
+        assert!(
+            out.starts_with("master h:0: lease 1000 ms, margin 500 ms; 1 servers (1 live), 1 tablets (0 unassigned)\n"),
+            "{out}"
+        );
         assert!(out.contains("s1      h:1      live   250 ms ago  750 ms      1        2.0 KiB"), "{out}");
         assert!(out.contains("\ntablets of s1 (h:1)\n  TABLE  TABLET  START  END    EPOCH  STATE    SIZE\n  t      0001    \"m\"    (end)  2      serving  2.0 KiB\n"), "{out}");
     }

@@ -190,7 +190,8 @@ pub async fn run(inv: &Invocation) -> Result<()> {
                     page_token: page_token.clone(),
                     page_size: 0,
                 };
-                let resp = admin.list_tables(req).await.map_err(|s| CliError::master("ls", &g.master, &s))?.into_inner();
+                let resp =
+                    admin.list_tables(req).await.map_err(|s| CliError::master("ls", &g.master, &s))?.into_inner();
                 names.extend(resp.tables.into_iter().map(|t| t.name));
                 if resp.next_page_token.is_empty() {
                     break;
@@ -205,7 +206,11 @@ pub async fn run(inv: &Invocation) -> Result<()> {
         Command::Ls { table: Some(t) } => {
             let mut admin = BigtableTableAdminClient::new(master_channel(g)?);
             let req = GetTableRequest { name: g.table_name(t), view: View::SchemaView as i32 };
-            let table = admin.get_table(req).await.map_err(|s| CliError::master(format!("ls {t}"), &g.master, &s))?.into_inner();
+            let table = admin
+                .get_table(req)
+                .await
+                .map_err(|s| CliError::master(format!("ls {t}"), &g.master, &s))?
+                .into_inner();
             out.put(&output::families(&table.column_families))?;
         }
         Command::CreateTable { table, families, splits } => {
@@ -218,12 +223,18 @@ pub async fn run(inv: &Invocation) -> Result<()> {
                 table: Some(admin::Table { column_families, ..Default::default() }),
                 initial_splits: splits.iter().map(|k| Split { key: k.clone() }).collect(),
             };
-            admin.create_table(req).await.map_err(|s| CliError::master(format!("createtable {table}"), &g.master, &s))?;
+            admin
+                .create_table(req)
+                .await
+                .map_err(|s| CliError::master(format!("createtable {table}"), &g.master, &s))?;
         }
         Command::DeleteTable { table } => {
             let mut admin = BigtableTableAdminClient::new(master_channel(g)?);
             let req = DeleteTableRequest { name: g.table_name(table) };
-            admin.delete_table(req).await.map_err(|s| CliError::master(format!("deletetable {table}"), &g.master, &s))?;
+            admin
+                .delete_table(req)
+                .await
+                .map_err(|s| CliError::master(format!("deletetable {table}"), &g.master, &s))?;
         }
         Command::CreateFamily { table, family, policy } => {
             let m = Mod::Create(ColumnFamily { gc_rule: policy.to_admin() });
@@ -258,8 +269,7 @@ pub async fn run(inv: &Invocation) -> Result<()> {
             let t = data_client(g)?.table(&g.table_name(table));
             let set = row_set(range);
             let f = read_filter(columns, *versions);
-            let mut reader =
-                if *reversed { t.read_rows_reversed(set, f, *count) } else { t.read_rows(set, f, *count) };
+            let mut reader = if *reversed { t.read_rows_reversed(set, f, *count) } else { t.read_rows(set, f, *count) };
             while let Some(r) = reader.next_row().await.map_err(|e| CliError::client(format!("read {table}"), e))? {
                 if !out.put(&output::row(&r))? {
                     break;
@@ -333,7 +343,10 @@ async fn modify_family(g: &Globals, verb: &str, table: &str, family: &str, m: Mo
         }],
         ignore_warnings: false,
     };
-    admin.modify_column_families(req).await.map_err(|s| CliError::master(format!("{verb} {table} {family}"), &g.master, &s))?;
+    admin
+        .modify_column_families(req)
+        .await
+        .map_err(|s| CliError::master(format!("{verb} {table} {family}"), &g.master, &s))?;
     Ok(())
 }
 
@@ -458,7 +471,7 @@ async fn import(t: &Table, file: &Path, family: Option<&str>, batch_rows: usize)
     let (mut rows, mut cells) = (0u64, 0u64);
     let mut batch = Vec::new();
     while let Some(rec) = reader.next_record().map_err(|e| CliError::Failed(format!("{name}: {e}")))? {
-        let line = reader.line();
+        let line = reader.record_line();
         let bad = |why: String| CliError::Failed(format!("{name}: line {line}: {why}"));
         if rec.len() != header.len() {
             return Err(bad(format!("{} fields, but the header has {}", rec.len(), header.len())));
