@@ -22,7 +22,8 @@
 //!    at an epoch older than the tablet's current one (and not recorded there), is told
 //!    to unload it ([`Action::Unload`]).
 //!
-//! Tablets with a load in flight are left alone.
+//! Tablets with a load in flight are left alone, and so are tablets the balancer is
+//! moving off a live server (rule 3 would undo the move; [`crate::balance`] drives it).
 
 use std::collections::{BTreeMap, HashMap, HashSet};
 
@@ -132,6 +133,9 @@ pub fn plan(input: &PlanInput<'_>) -> Vec<Action> {
         }
         let recorded = t.holder().and_then(|h| live.get_key_value(h));
         match recorded {
+            // A tablet the balancer is moving away from its live server is left to the
+            // move ([`crate::balance::progress`]): its server may have unloaded it already.
+            Some(_) if t.moving_to().is_some() => {}
             // 3. Reload.
             Some((id, s)) => {
                 let lost = t.assignment() == Assignment::Serving

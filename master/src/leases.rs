@@ -42,7 +42,7 @@ pub struct Held {
     pub epoch: u64,
     /// Its state there (a `TabletState` value).
     pub state: i32,
-    /// Its approximate size on disk, as the server reported it.
+    /// Approximate bytes on disk, as the server reported them (0: not reported).
     pub size_bytes: u64,
 }
 

@@ -6,6 +6,9 @@
 //!   changed only in whole, synced batches; [`state::format`] is the key encoding.
 //! - [`assign`]: the assignment decisions, a pure function of the state, the leases and
 //!   the clock; [`leases`] the lease table; [`clock`] the injected monotonic clock.
+//! - [`balance`]: which tablets to move between live servers and how a move goes on
+//!   (pure); [`gc`]: file garbage collection under `<root>/tables/` (a pure mark phase,
+//!   a grace period, then the sweep).
 //! - [`master`]: the running master (one lock around the state; the assignment loop;
 //!   fail-over recovery; load answers and split reports).
 //! - [`admin`] and [`control`]: the gRPC services (`BigtableTableAdmin`, `MasterControl`);
@@ -18,11 +21,13 @@
 
 pub mod admin;
 pub mod assign;
+pub mod balance;
 pub mod cli;
 pub mod clock;
 pub mod cluster_status;
 pub mod control;
 pub mod error;
+pub mod gc;
 pub mod leases;
 pub mod lock;
 pub mod master;

@@ -24,8 +24,10 @@ use tokio::task::JoinHandle;
 use tracing::{debug, error, info, warn};
 
 use crate::assign::{plan, Action, PlanInput};
+use crate::balance::{self, BalanceConfig, BalanceInput, Move, MoveProgress, MoveStep, ProgressInput, UnloadState};
 use crate::clock::Clock;
-use crate::error::Result;
+use crate::error::{Error, Result};
+use crate::gc::{self, GcConfig, GcRound, GraceTracker, HeldCopy};
 use crate::leases::{Report, ServerTable, Timing};
 use crate::lock::MasterLock;
 use crate::rpc::{self, Clients};
@@ -50,6 +52,10 @@ pub struct Config {
     pub load_timeout: Duration,
     /// On shutdown, how long calls in flight may take before open connections are closed.
     pub shutdown_grace: Duration,
+    /// Balancing tablets between live servers ([`crate::balance`]).
+    pub balance: BalanceConfig,
+    /// File garbage collection under `<root>/tables/` ([`crate::gc`]).
+    pub gc: GcConfig,
 }
 
 impl Config {
@@ -69,6 +75,8 @@ impl Config {
             rpc_timeout: Duration::from_secs(5),
             load_timeout: Duration::from_secs(60),
             shutdown_grace: Duration::from_secs(1),
+            balance: BalanceConfig::default(),
+            gc: GcConfig::default(),
         }
     }
 }
@@ -76,9 +84,28 @@ impl Config {
 /// A control RPC decided under the lock, sent after it is released.
 #[derive(Debug)]
 pub(crate) enum Rpc {
-    Load { key: TabletKey, server_id: String, address: String, schema_version: u64, req: LoadTabletRequest },
-    Unload { address: String, req: UnloadTabletRequest },
-    UpdateSchema { server_id: String, address: String, req: UpdateSchemaRequest },
+    Load {
+        key: TabletKey,
+        server_id: String,
+        address: String,
+        schema_version: u64,
+        req: LoadTabletRequest,
+    },
+    Unload {
+        address: String,
+        req: UnloadTabletRequest,
+    },
+    /// The unload that begins a balancing move.
+    MoveUnload {
+        key: TabletKey,
+        address: String,
+        req: UnloadTabletRequest,
+    },
+    UpdateSchema {
+        server_id: String,
+        address: String,
+        req: UpdateSchemaRequest,
+    },
 }
 
 /// The master's mutable state (see the module documentation for the locking rule).
@@ -95,6 +122,20 @@ pub(crate) struct Core {
     pub(crate) schema_pending: BTreeSet<(String, String)>,
     /// True until the fail-over `Status` round is done: no assignment before.
     recovering: bool,
+    /// Balancing moves in their unload phase, as this master knows them (the durable
+    /// part is each record's `moving_to`; a move found in the state has no entry).
+    moves: HashMap<TabletKey, MoveProgress>,
+    /// Tablets whose `LoadTablet` finishes a move (counted as moves in flight).
+    moved_loading: HashSet<TabletKey>,
+    /// When each tablet was last assigned, moved or made by a split (the balancer's
+    /// cooldown).
+    last_moved: HashMap<TabletKey, u64>,
+    /// When the balancer last started moves.
+    last_balance_ms: Option<u64>,
+    /// Since when each piece of file garbage has been garbage.
+    gc: GraceTracker,
+    /// True while a GC round runs (one at a time).
+    gc_running: bool,
 }
 
 fn current<'a>(
@@ -132,6 +173,7 @@ impl Core {
         let mut loads = Vec::new();
         let mut rpcs = Vec::new();
         let mut adopted = Vec::new();
+        let mut assigned = Vec::new();
         for a in actions {
             let map = self.state.map();
             match a {
@@ -180,6 +222,7 @@ impl Core {
                         info!(table = %tablet.0, tablet = %tablet.1, epoch, server = %server_id, "assigning");
                         rec.epoch = epoch;
                         rec.set_holder(Some((&server_id, &address)), Assignment::Loading);
+                        assigned.push(tablet.clone());
                         loads.push(tablet);
                     }
                 }
@@ -201,11 +244,132 @@ impl Core {
         for key in adopted {
             self.confirmed_at.insert(key, now_ms);
         }
+        for key in assigned {
+            self.last_moved.insert(key, now_ms);
+        }
         for key in loads {
             if let Some(rpc) = self.load_rpc(&key) {
                 self.in_flight.insert(key);
                 rpcs.push(rpc);
             }
+        }
+        Ok(rpcs)
+    }
+
+    /// Moves in flight: records with `moving_to`, and loads that finish a move.
+    fn moves_in_flight(&self) -> usize {
+        self.state.map().all_tablets().filter(|t| t.moving_to().is_some()).count() + self.moved_loading.len()
+    }
+
+    /// Drops the bookkeeping of moves that ended (finished, cancelled, or ended by a
+    /// server's death, a split or a table's deletion).
+    fn sync_moves(&mut self) {
+        let map = self.state.map();
+        self.moves.retain(|k, _| map.tablet(k).is_some_and(|t| t.moving_to().is_some()));
+        let in_flight = &self.in_flight;
+        self.moved_loading.retain(|k| in_flight.contains(k));
+        self.last_moved.retain(|k, _| map.tablet(k).is_some());
+    }
+
+    /// Applies the next steps of the moves under way ([`balance::progress`]): one batch for
+    /// the records they change, then the RPCs.
+    fn apply_move_steps(&mut self, steps: Vec<MoveStep>, now_ms: u64) -> Result<Vec<Rpc>> {
+        let mut changed = Vec::new();
+        let mut loads = Vec::new();
+        let mut rpcs = Vec::new();
+        for step in steps {
+            let map = self.state.map();
+            match step {
+                MoveStep::Unload { tablet, server_id, epoch } => {
+                    let ok = map.tablet(&tablet).is_some_and(|r| {
+                        r.epoch == epoch && r.holder() == Some(server_id.as_str()) && r.moving_to().is_some()
+                    });
+                    let Some(address) = self.servers.get(&server_id).map(|s| s.address.clone()) else { continue };
+                    if ok {
+                        info!(table = %tablet.0, tablet = %tablet.1, epoch, server = %server_id, "move: asking the old server to unload");
+                        self.moves.entry(tablet.clone()).or_insert(MoveProgress::RECOVERED).unload =
+                            UnloadState::InFlight;
+                        let req =
+                            UnloadTabletRequest { table_id: tablet.0.clone(), tablet_id: tablet.1.clone(), epoch };
+                        rpcs.push(Rpc::MoveUnload { key: tablet, address, req });
+                    }
+                }
+                MoveStep::Finish { tablet, to, epoch } => {
+                    let Some(mut rec) = map.tablet(&tablet).cloned() else { continue };
+                    if rec.moving_to().is_none()
+                        || rec.epoch.checked_add(1) != Some(epoch)
+                        || self.in_flight.contains(&tablet)
+                    {
+                        continue;
+                    }
+                    match to.and_then(|id| self.servers.get(&id).map(|s| (id, s.address.clone()))) {
+                        Some((id, address)) => {
+                            info!(table = %tablet.0, tablet = %tablet.1, epoch, from = %rec.server_id, to = %id, "move: the old server let go; assigning");
+                            rec.epoch = epoch;
+                            rec.set_holder(Some((&id, &address)), Assignment::Loading);
+                            loads.push(tablet.clone());
+                        }
+                        None => {
+                            info!(table = %tablet.0, tablet = %tablet.1, "move: the old server let go, the new one is gone; assigning anew");
+                            rec.set_holder(None, Assignment::Unassigned);
+                        }
+                    }
+                    self.moves.remove(&tablet);
+                    changed.push(rec);
+                }
+                MoveStep::Cancel { tablet } => {
+                    let Some(mut rec) = map.tablet(&tablet).cloned() else { continue };
+                    if rec.moving_to().is_some() {
+                        info!(table = %tablet.0, tablet = %tablet.1, to = %rec.moving_to, "move cancelled: its target is gone");
+                        rec.moving_to.clear();
+                        changed.push(rec);
+                    }
+                    self.moves.remove(&tablet);
+                }
+            }
+        }
+        self.state.put_tablets(changed)?;
+        for key in loads {
+            if let Some(rpc) = self.load_rpc(&key) {
+                self.in_flight.insert(key.clone());
+                self.moved_loading.insert(key.clone());
+                self.last_moved.insert(key, now_ms);
+                rpcs.push(rpc);
+            }
+        }
+        Ok(rpcs)
+    }
+
+    /// Starts the balancer's moves: records each intent (`moving_to`) in one batch, then
+    /// sends the unloads.
+    fn start_moves(&mut self, moves: Vec<Move>, now_ms: u64) -> Result<Vec<Rpc>> {
+        let map = self.state.map();
+        let mut changed = Vec::new();
+        let mut starts = Vec::new();
+        for m in moves {
+            let Some(mut rec) = map.tablet(&m.tablet).cloned() else { continue };
+            let ok = rec.epoch == m.epoch
+                && rec.holder() == Some(m.from.as_str())
+                && rec.assignment() == Assignment::Serving
+                && rec.moving_to().is_none()
+                && !self.in_flight.contains(&m.tablet);
+            let Some(address) = self.servers.get(&m.from).map(|s| s.address.clone()) else { continue };
+            if ok {
+                rec.moving_to = m.to.clone();
+                changed.push(rec);
+                starts.push((m, address));
+            }
+        }
+        self.state.put_tablets(changed)?;
+        let mut rpcs = Vec::new();
+        for (m, address) in starts {
+            info!(table = %m.tablet.0, tablet = %m.tablet.1, epoch = m.epoch, from = %m.from, to = %m.to, "balancing: moving a tablet");
+            self.moves
+                .insert(m.tablet.clone(), MoveProgress { started_ms: Some(now_ms), unload: UnloadState::InFlight });
+            self.last_balance_ms = Some(now_ms);
+            let req =
+                UnloadTabletRequest { table_id: m.tablet.0.clone(), tablet_id: m.tablet.1.clone(), epoch: m.epoch };
+            rpcs.push(Rpc::MoveUnload { key: m.tablet, address, req });
         }
         Ok(rpcs)
     }
@@ -228,9 +392,12 @@ impl Core {
             if let Some(p) = &req.parent {
                 self.confirmed_at.remove(&(p.table_id.clone(), p.tablet_id.clone()));
             }
-            if holder.is_some() {
-                for d in [&req.left, &req.right].into_iter().flatten() {
-                    self.confirmed_at.insert((d.table_id.clone(), d.tablet_id.clone()), now_ms);
+            for d in [&req.left, &req.right].into_iter().flatten() {
+                let key = (d.table_id.clone(), d.tablet_id.clone());
+                // Fresh children are not moved by the balancer before the cooldown.
+                self.last_moved.insert(key.clone(), now_ms);
+                if holder.is_some() {
+                    self.confirmed_at.insert(key, now_ms);
                 }
             }
         }
@@ -287,6 +454,12 @@ impl Master {
             confirmed_at: HashMap::new(),
             schema_pending: BTreeSet::new(),
             recovering: true,
+            moves: HashMap::new(),
+            moved_loading: HashSet::new(),
+            last_moved: HashMap::new(),
+            last_balance_ms: None,
+            gc: GraceTracker::new(),
+            gc_running: false,
         };
         let clients = Clients::new(config.rpc_timeout);
         let shared = Shared { core: Mutex::new(core), clock, config, clients, wake: Notify::new(), _lock: lock };
@@ -410,6 +583,7 @@ impl Master {
                     Vec::new()
                 }
             };
+            rpcs.extend(self.balance_locked(core, now));
             let pending = std::mem::take(&mut core.schema_pending);
             for (server_id, table_name) in pending {
                 let Some(s) = core.servers.get(&server_id).filter(|s| s.is_live(now, &core.timing)) else { continue };
@@ -446,6 +620,14 @@ impl Master {
                     }
                 }
             }
+            Rpc::MoveUnload { key, address, req } => {
+                let epoch = req.epoch;
+                let result = match self.clients().tablet_control(&address) {
+                    Ok(mut c) => c.unload_tablet(rpc::request(req, self.config().load_timeout)).await.map(|_| ()),
+                    Err(e) => Err(tonic::Status::invalid_argument(e.to_string())),
+                };
+                self.move_unload_done(key, epoch, result);
+            }
             Rpc::UpdateSchema { server_id, address, req } => {
                 let table = req.table_name.clone();
                 let result = match self.clients().tablet_control(&address) {
@@ -460,6 +642,136 @@ impl Master {
         }
     }
 
+    /// The balancer's part of a round, under the lock: the next step of every move under
+    /// way, then new moves (see [`crate::balance`]). Returns the RPCs to send.
+    fn balance_locked(&self, core: &mut Core, now: u64) -> Vec<Rpc> {
+        core.sync_moves();
+        let steps = balance::progress(&ProgressInput {
+            map: core.state.map(),
+            servers: &core.servers,
+            moves: &core.moves,
+            now_ms: now,
+            timing: core.timing,
+            retry_ms: core.timing.lease_ms,
+        });
+        if !steps.is_empty() {
+            debug!(?steps, "move steps");
+        }
+        let mut rpcs = match core.apply_move_steps(steps, now) {
+            Ok(r) => r,
+            Err(e) => {
+                error!(error = %e, "could not record move steps");
+                return Vec::new();
+            }
+        };
+        let moves = balance::plan_moves(&BalanceInput {
+            map: core.state.map(),
+            servers: &core.servers,
+            in_flight: &core.in_flight,
+            moves_in_flight: core.moves_in_flight(),
+            last_moved: &core.last_moved,
+            last_round_ms: core.last_balance_ms,
+            now_ms: now,
+            timing: core.timing,
+            config: &self.config().balance,
+        });
+        if !moves.is_empty() {
+            debug!(?moves, "balancing plan");
+        }
+        match core.start_moves(moves, now) {
+            Ok(r) => rpcs.extend(r),
+            Err(e) => error!(error = %e, "could not record the start of moves"),
+        }
+        rpcs
+    }
+
+    /// Applies the answer to the unload that began moving tablet `key` at `epoch`.
+    fn move_unload_done(&self, key: TabletKey, epoch: u64, result: std::result::Result<(), tonic::Status>) {
+        let now = self.now_ms();
+        let mut core = self.core();
+        let current = core.state.map().tablet(&key).is_some_and(|r| r.epoch == epoch && r.moving_to().is_some());
+        let Some(p) = core.moves.get_mut(&key).filter(|_| current) else { return };
+        let (table, tablet) = (&key.0, &key.1);
+        p.unload = match result {
+            Ok(()) => UnloadState::Done,
+            // It does not hold the tablet (any more): let go all the same.
+            Err(s) if s.code() == tonic::Code::NotFound => UnloadState::Done,
+            Err(s) => {
+                warn!(%table, %tablet, epoch, code = ?s.code(), message = s.message(), "move: unload failed; will retry");
+                UnloadState::Failed { at_ms: now }
+            }
+        };
+        drop(core);
+        self.wake();
+    }
+
+    /// One round of file garbage collection under `<root>/tables/` (see [`crate::gc`]):
+    /// lists the tree, marks garbage against the tablet map and the servers' reports, and
+    /// deletes what has stayed garbage for `config.gc.grace_ms`, logging each deletion.
+    /// Does nothing while fail-over recovery runs, or while another round runs.
+    pub async fn collect_garbage(&self) -> Result<GcRound> {
+        {
+            let mut core = self.core();
+            if core.recovering || core.gc_running {
+                return Ok(GcRound::default());
+            }
+            core.gc_running = true;
+        }
+        let result = self.gc_round().await;
+        self.core().gc_running = false;
+        result
+    }
+
+    async fn gc_round(&self) -> Result<GcRound> {
+        let root = self.config().root.clone();
+        let scan_root = root.clone();
+        let listing = tokio::task::spawn_blocking(move || gc::disk::scan(&scan_root))
+            .await
+            .map_err(|e| Error::Unavailable(format!("gc scan task: {e}")))??;
+        let due = {
+            let mut core = self.core();
+            let now = self.now_ms();
+            let timing = core.timing;
+            let held: HashSet<HeldCopy> = core
+                .servers
+                .iter()
+                .filter(|(_, s)| s.is_live(now, &timing))
+                .filter_map(|(_, s)| s.report.as_ref())
+                .flat_map(|r| r.tablets.iter().map(|(k, h)| (k.0.clone(), k.1.clone(), h.epoch)))
+                .collect();
+            let garbage = gc::mark(core.state.map(), &held, &listing);
+            core.gc.update(garbage, now, self.config().gc.grace_ms)
+        };
+        let mut round = GcRound::default();
+        if !due.is_empty() {
+            let sweep_root = root.clone();
+            let results = tokio::task::spawn_blocking(move || {
+                due.into_iter()
+                    .map(|g| {
+                        let r = gc::disk::remove(&sweep_root, &g);
+                        (g, r)
+                    })
+                    .collect::<Vec<_>>()
+            })
+            .await
+            .map_err(|e| Error::Unavailable(format!("gc sweep task: {e}")))?;
+            let mut core = self.core();
+            for (g, r) in results {
+                let path = g.path(&root);
+                match r {
+                    Ok(()) => {
+                        info!(path = %path.display(), reason = g.reason(), "gc: deleted");
+                        core.gc.forget(&g);
+                        round.deleted.push(path);
+                    }
+                    Err(e) => warn!(path = %path.display(), error = %e, "gc: could not delete; will retry"),
+                }
+            }
+        }
+        round.pending = self.core().gc.pending();
+        Ok(round)
+    }
+
     /// Applies the answer to `LoadTablet(key, epoch)` sent to `server_id`.
     fn load_done(
         &self,
@@ -472,6 +784,7 @@ impl Master {
         let now = self.now_ms();
         let mut core = self.core();
         core.in_flight.remove(&key);
+        core.moved_loading.remove(&key);
         let (table, tablet) = (&key.0, &key.1);
         let still_ours = |core: &Core| {
             core.state.map().tablet(&key).filter(|r| r.epoch == epoch && r.holder() == Some(server_id)).cloned()
@@ -533,8 +846,22 @@ impl Master {
             _ = self.recover() => {}
             _ = shutdown.changed() => return,
         }
+        let mut last_gc: Option<u64> = None;
         loop {
             drop(self.tick().await);
+            if let Some(every) = self.config().gc.interval {
+                let now = self.now_ms();
+                let every = u64::try_from(every.as_millis()).unwrap_or(u64::MAX);
+                if last_gc.is_none_or(|l| now >= l.saturating_add(every)) {
+                    last_gc = Some(now);
+                    let m = self.clone();
+                    tokio::spawn(async move {
+                        if let Err(e) = m.collect_garbage().await {
+                            warn!(error = %e, "gc round failed");
+                        }
+                    });
+                }
+            }
             tokio::select! {
                 _ = tokio::time::sleep(period) => {}
                 _ = self.shared.wake.notified() => {

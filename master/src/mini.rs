@@ -27,7 +27,9 @@ use tokio::sync::oneshot;
 use tokio::task::JoinHandle;
 use tonic::transport::Channel;
 
+use crate::balance::BalanceConfig;
 use crate::error::{Error, Result};
+use crate::gc::GcConfig;
 use crate::{Config, Master, MasterLock, MonotonicClock, Timing};
 
 /// How a [`MiniCluster`] is made.
@@ -43,6 +45,10 @@ pub struct MiniClusterOptions {
     pub cache_bytes: usize,
     /// Memtable size of each tablet.
     pub write_buffer_bytes: usize,
+    /// The master's balancer.
+    pub balance: BalanceConfig,
+    /// The master's file GC.
+    pub gc: GcConfig,
 }
 
 impl Default for MiniClusterOptions {
@@ -53,6 +59,8 @@ impl Default for MiniClusterOptions {
             split_bytes: 0,
             cache_bytes: 16 << 20,
             write_buffer_bytes: 1 << 20,
+            balance: BalanceConfig::default(),
+            gc: GcConfig::default(),
         }
     }
 }
@@ -109,7 +117,9 @@ impl MiniCluster {
     pub async fn start(root: &Path, options: MiniClusterOptions) -> Result<MiniCluster> {
         let lock = MasterLock::try_acquire(root)?
             .ok_or_else(|| Error::Unavailable(format!("another master holds {}", root.display())))?;
-        let config = Config::with_timing(root, options.timing);
+        let mut config = Config::with_timing(root, options.timing);
+        config.balance = options.balance.clone();
+        config.gc = options.gc.clone();
         let master = Master::open(lock, config, Arc::new(MonotonicClock::new()))?;
         let listener = bind().await?;
         let master_addr = listener.local_addr().map_err(|e| Error::Unavailable(format!("listener: {e}")))?;

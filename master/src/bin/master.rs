@@ -1,7 +1,8 @@
-//! `master --root DIR --listen ADDR [--lease-ms N] [--margin-ms N] [--standby]`: the
-//! cluster master. Waits for `<root>/master/MASTER.lock` if another master holds it, then
-//! loads its state, asks the tablet servers what they hold, and serves until SIGINT or
-//! SIGTERM.
+//! `master --root DIR --listen ADDR [--lease-ms N] [--margin-ms N] [--standby]
+//! [--no-balance] [--balance-max-moves N] [--balance-interval-ms N] [--gc-interval-ms N]
+//! [--gc-grace-ms N]`: the cluster master. Waits for `<root>/master/MASTER.lock` if
+//! another master holds it, then loads its state, asks the tablet servers what they hold,
+//! and serves until SIGINT or SIGTERM; balances tablets and collects unused files.
 
 use std::io::IsTerminal;
 use std::path::PathBuf;
@@ -12,7 +13,7 @@ use clap::Parser;
 use master::{Config, Master, MasterLock, MonotonicClock, Timing};
 use tracing::{error, info, warn};
 
-/// The cluster master (schema, tablet map, assignment, leases, splits).
+/// The cluster master (schema, tablet map, assignment, leases, splits, balancing, file GC).
 #[derive(Debug, Parser)]
 #[command(version)]
 struct Args {
@@ -31,6 +32,21 @@ struct Args {
     /// Start as a standby: wait for the active master's lock without warning about it.
     #[arg(long)]
     standby: bool,
+    /// Never move tablets between live servers (moves found in the state still finish).
+    #[arg(long)]
+    no_balance: bool,
+    /// Most balancing moves under way at once.
+    #[arg(long, default_value_t = 2)]
+    balance_max_moves: usize,
+    /// Least time between two balancing rounds that start moves, in milliseconds.
+    #[arg(long, default_value_t = 10_000)]
+    balance_interval_ms: u64,
+    /// File GC: time between rounds, in milliseconds (0: no file GC).
+    #[arg(long, default_value_t = 60_000)]
+    gc_interval_ms: u64,
+    /// File GC: how long a directory must stay garbage before it is deleted, in milliseconds.
+    #[arg(long, default_value_t = 600_000)]
+    gc_grace_ms: u64,
 }
 
 #[cfg(unix)]
@@ -79,7 +95,12 @@ async fn run(args: Args) -> master::Result<()> {
         }
     };
     info!(lock = %lock.path().display(), "this master is active");
-    let config = Config::with_timing(&root, Timing { lease_ms: args.lease_ms, margin_ms: args.margin_ms });
+    let mut config = Config::with_timing(&root, Timing { lease_ms: args.lease_ms, margin_ms: args.margin_ms });
+    config.balance.enabled = !args.no_balance;
+    config.balance.max_moves_in_flight = args.balance_max_moves;
+    config.balance.min_interval_ms = args.balance_interval_ms;
+    config.gc.interval = (args.gc_interval_ms > 0).then(|| std::time::Duration::from_millis(args.gc_interval_ms));
+    config.gc.grace_ms = args.gc_grace_ms;
     let master = Master::open(lock, config, Arc::new(MonotonicClock::new()))?;
     let listener = tokio::net::TcpListener::bind(&args.listen)
         .await

@@ -106,6 +106,14 @@ pub struct TabletRecord {
     /// That server's address, `host:port` (empty when unassigned).
     #[prost(string, tag = "8")]
     pub address: String,
+    /// The balancer's intent, written before it asks `server_id` to unload the tablet: the
+    /// server the tablet is moving to (empty: not moving). The tablet stays assigned to
+    /// `server_id` at `epoch` until that server has let go; then it is assigned at
+    /// `epoch + 1`. A master that fails over in between finishes (or cancels) the move
+    /// from this field. An older master skips the field and reloads the tablet where it
+    /// was, which is also safe.
+    #[prost(string, tag = "9")]
+    pub moving_to: String,
 }
 
 impl TabletRecord {
@@ -122,8 +130,15 @@ impl TabletRecord {
         }
     }
 
-    /// Sets the assignment: `Some((server_id, address))` with `state`, or unassigned.
+    /// The server the balancer is moving the tablet to, if a move is under way.
+    pub fn moving_to(&self) -> Option<&str> {
+        Some(self.moving_to.as_str()).filter(|s| !s.is_empty())
+    }
+
+    /// Sets the assignment: `Some((server_id, address))` with `state`, or unassigned. Any
+    /// move under way ends with it (`moving_to` is cleared).
     pub fn set_holder(&mut self, holder: Option<(&str, &str)>, state: Assignment) {
+        self.moving_to.clear();
         match holder {
             Some((id, addr)) if state != Assignment::Unassigned => {
                 self.server_id = id.to_string();
@@ -272,6 +287,7 @@ mod tests {
             ..Default::default()
         };
         t.set_holder(Some(("srv-1", "127.0.0.1:7000")), Assignment::Serving);
+        t.moving_to = "srv-2".into();
         t
     }
 
@@ -326,8 +342,13 @@ mod tests {
     #[test]
     fn holder_follows_state() {
         let mut t = tablet();
-        assert_eq!(t.holder(), Some("srv-1"));
+        assert_eq!((t.holder(), t.moving_to()), (Some("srv-1"), Some("srv-2")));
+        // A new holder (or none) ends a move.
+        t.set_holder(Some(("srv-3", "h:3")), Assignment::Loading);
+        assert_eq!((t.holder(), t.moving_to()), (Some("srv-3"), None));
+        t.moving_to = "srv-2".into();
         t.set_holder(None, Assignment::Serving);
+        assert_eq!(t.moving_to(), None);
         assert_eq!((t.holder(), t.assignment(), t.address.as_str()), (None, Assignment::Unassigned, ""));
         assert!(t.contains(b"m\x00") && t.contains(b"zzz") && !t.contains(b"m"));
     }

@@ -38,12 +38,20 @@ pub struct TestMaster {
 }
 
 impl TestMaster {
-    /// Starts a master on `root` (taking its lock) and runs its recovery.
+    /// Starts a master on `root` (taking its lock) and runs its recovery. The balancer is
+    /// off, so tablets stay where the assignment plan put them.
     pub async fn start(root: &Path) -> TestMaster {
+        TestMaster::start_with(root, |c| c.balance.enabled = false).await
+    }
+
+    /// [`TestMaster::start`] with the configuration changed by `change` (no loop, a
+    /// 10 s RPC deadline, balancing on with its defaults before the change).
+    pub async fn start_with(root: &Path, change: impl FnOnce(&mut Config)) -> TestMaster {
         let lock = MasterLock::try_acquire(root).unwrap().expect("no other master on this root");
         let mut config = Config::with_timing(root, TIMING);
         config.tick = None;
         config.rpc_timeout = Duration::from_secs(10);
+        change(&mut config);
         let clock = Arc::new(ManualClock::new(1_000_000));
         let m = Master::open(lock, config, clock.clone()).unwrap();
         let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
@@ -98,6 +106,10 @@ pub struct FakeState {
     pub split_on_disk: HashMap<(String, String), ReportSplitRequest>,
     /// Refuse loads with this status code.
     pub refuse_loads: Option<tonic::Code>,
+    /// Fail unloads with this status code (the tablet stays held).
+    pub fail_unloads: Option<tonic::Code>,
+    /// Reported sizes, by tablet (0 when absent).
+    pub sizes: HashMap<(String, String), u64>,
 }
 
 #[derive(Clone)]
@@ -130,8 +142,11 @@ impl TabletControl for FakeService {
     async fn unload_tablet(&self, r: Request<UnloadTabletRequest>) -> Result<Response<UnloadTabletResponse>, Status> {
         let r = r.into_inner();
         let mut st = self.0.lock();
+        st.unloads.push(r.clone());
+        if let Some(code) = st.fail_unloads {
+            return Err(Status::new(code, "unload failed by the test"));
+        }
         st.held.remove(&(r.table_id.clone(), r.tablet_id.clone()));
-        st.unloads.push(r);
         Ok(Response::new(UnloadTabletResponse {}))
     }
 
@@ -165,7 +180,7 @@ fn statuses(st: &FakeState) -> Vec<TabletStatus> {
                 ..Default::default()
             }),
             state: TabletState::Serving as i32,
-            approximate_size_bytes: 0,
+            approximate_size_bytes: st.sizes.get(&(table.clone(), tablet.clone())).copied().unwrap_or(0),
         })
         .collect()
 }

@@ -101,7 +101,11 @@ impl DataService {
     fn ack(&self) -> Result<(), Status> {
         self.shared
             .check_lease()
-            .map_err(|_| super::status::not_serving("the lease ran out before the write could be acknowledged"))
+            // Deliberately not a "not serving" answer: the write was applied, so a client
+            // must not take this as "not applied" and repeat a non-idempotent request.
+            .map_err(|_| {
+                Status::unavailable("the lease ran out after the write was applied; it may or may not persist")
+            })
     }
 
     /// Validation and routing shared by the single-row read-and-write calls.
