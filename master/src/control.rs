@@ -1,11 +1,11 @@
 //! `bt.internal.v1.MasterControl`, served to tablet servers and clients: lease renewal,
-//! split reports, tablet locations.
+//! split reports, tablet locations, the cluster's status.
 
 use prost_types::Duration as PbDuration;
 use tablet::proto::bt::internal::v1::master_control_server::MasterControl;
 use tablet::proto::bt::internal::v1::{
-    LocateTabletsRequest, LocateTabletsResponse, RenewLeaseRequest, RenewLeaseResponse, ReportSplitRequest,
-    ReportSplitResponse, TabletLocation,
+    ClusterStatusRequest, ClusterStatusResponse, LocateTabletsRequest, LocateTabletsResponse, RenewLeaseRequest,
+    RenewLeaseResponse, ReportSplitRequest, ReportSplitResponse, TabletLocation,
 };
 use tonic::{Request, Response, Status};
 use tracing::{info, warn};
@@ -98,5 +98,14 @@ impl MasterControl for ControlService {
         request: Request<LocateTabletsRequest>,
     ) -> Result<Response<LocateTabletsResponse>, Status> {
         Ok(Response::new(self.locate(request.get_ref())?))
+    }
+
+    async fn cluster_status(
+        &self,
+        _request: Request<ClusterStatusRequest>,
+    ) -> Result<Response<ClusterStatusResponse>, Status> {
+        let now = self.master.now_ms();
+        let core = self.master.core();
+        Ok(Response::new(crate::cluster_status::cluster_status(core.state.map(), &core.servers, &core.timing, now)))
     }
 }

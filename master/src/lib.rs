@@ -20,12 +20,16 @@
 //! - [`lock`]: the active master's `MASTER.lock`; [`names`]: name rules and ids.
 //! - [`cli`]: the `master` program as a library entry point; [`launcher`]: the
 //!   `local-cluster` program (a master and tablet servers as separate processes).
+//! - [`cluster_status`]: what `MasterControl.ClusterStatus` answers; [`bt`]: the `bt`
+//!   command-line tool (argument parsing apart from execution).
 
 pub mod admin;
 pub mod assign;
 pub mod balance;
+pub mod bt;
 pub mod cli;
 pub mod clock;
+pub mod cluster_status;
 pub mod control;
 pub mod error;
 pub mod gateway;

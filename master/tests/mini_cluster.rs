@@ -59,3 +59,98 @@ async fn pre_split_table_survives_a_server_stopping() {
     assert_eq!(row.families[0].columns[0].cells[0].value, b"after");
     cluster.stop().await;
 }
+
+/// The tablets of `TABLE` the master knows, in key order, with their servers.
+async fn located(cluster: &MiniCluster) -> Vec<(Vec<u8>, Vec<u8>, String)> {
+    use tablet::proto::bt::internal::v1::master_control_client::MasterControlClient;
+    use tablet::proto::bt::internal::v1::LocateTabletsRequest;
+    let mut c = MasterControlClient::connect(format!("http://{}", cluster.master_addr)).await.unwrap();
+    let req = LocateTabletsRequest { table_name: TABLE.into(), ..Default::default() };
+    c.locate_tablets(req)
+        .await
+        .unwrap()
+        .into_inner()
+        .tablets
+        .into_iter()
+        .map(|t| {
+            let d = t.tablet.unwrap();
+            (d.start_key, d.end_key, t.address)
+        })
+        .collect()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn auto_split_under_load_is_recorded_and_the_parent_files_are_collected() {
+    let root = tempfile::tempdir().unwrap();
+    let options = MiniClusterOptions {
+        servers: 2,
+        split_bytes: 64 << 10,
+        write_buffer_bytes: 32 << 10,
+        gc: master::gc::GcConfig { interval: None, grace_ms: 0 },
+        ..Default::default()
+    };
+    let cluster = MiniCluster::start(root.path(), options).await.unwrap();
+    cluster.admin().await.unwrap().create_table(create(&[])).await.unwrap();
+    cluster.wait_assigned(TABLE).await.unwrap();
+    let client = cluster.client().unwrap();
+    let t = client.table(TABLE);
+
+    // Writers in parallel while the single tablet passes the split size several times.
+    // Values that do not compress (LZ4 would shrink repeated bytes to nothing).
+    let value = |seed: u32| -> Vec<u8> {
+        let mut x = u64::from(seed).wrapping_mul(0x9E37_79B9_7F4A_7C15) | 1;
+        (0..512)
+            .map(|_| {
+                x ^= x << 13;
+                x ^= x >> 7;
+                x ^= x << 17;
+                x as u8
+            })
+            .collect()
+    };
+    let mut writers = Vec::new();
+    for w in 0..4u32 {
+        let t = t.clone();
+        writers.push(tokio::spawn(async move {
+            for i in 0..150u32 {
+                let key = row_key(i * 4 + w);
+                t.mutate_row(&key, vec![mutation::set_cell("cf", b"q", 1000, &value(i * 4 + w))]).await.unwrap();
+            }
+        }));
+    }
+    for w in writers {
+        w.await.unwrap();
+    }
+
+    // The master records the splits: the table is in several tablets tiling the key space.
+    let deadline = tokio::time::Instant::now() + std::time::Duration::from_secs(30);
+    let tablets = loop {
+        let tablets = located(&cluster).await;
+        if tablets.len() > 1 && tablets.iter().all(|(_, _, a)| !a.is_empty()) {
+            break tablets;
+        }
+        assert!(tokio::time::Instant::now() < deadline, "no split recorded: {tablets:?}");
+        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+    };
+    assert!(tablets.first().unwrap().0.is_empty() && tablets.last().unwrap().1.is_empty());
+    assert!(tablets.windows(2).all(|w| w[0].1 == w[1].0), "tablets tile the table: {tablets:?}");
+
+    // Every acknowledged row is there exactly once, in order, across the children.
+    let read = t.read_rows(rows::all(), None, None).collect_all().await.unwrap();
+    assert_eq!(read.len(), 600);
+    assert!(read.windows(2).all(|w| w[0].key < w[1].key));
+
+    // File GC removes the split parents' directories (the children hold hard links) and
+    // nothing live: everything still reads back afterwards.
+    let table_dir = std::fs::read_dir(root.path().join("tables")).unwrap().next().unwrap().unwrap().path();
+    let before = std::fs::read_dir(&table_dir).unwrap().count();
+    let mut deleted = 0;
+    for _ in 0..3 {
+        deleted += cluster.master().collect_garbage().await.unwrap().deleted.len();
+    }
+    let after = std::fs::read_dir(&table_dir).unwrap().count();
+    assert!(deleted > 0 && after < before, "GC deleted {deleted}; tablet dirs {before} -> {after}");
+    let read = t.read_rows(rows::all(), None, None).collect_all().await.unwrap();
+    assert_eq!(read.len(), 600, "nothing live was collected");
+    cluster.stop().await;
+}

@@ -118,7 +118,7 @@ async fn a_paused_server_refuses_the_tablets_it_lost() {
     let paused = servers.iter().position(|s| s.addr == paused_addr).unwrap();
     let mut direct = BigtableClient::connect(format!("http://{paused_addr}")).await.unwrap();
     let row = b"a-000".to_vec();
-    servers[paused].signal("-STOP");
+    servers[paused].pause();
     // A write sent while it is paused waits in its socket until it wakes.
     let mut d = direct.clone();
     let stale_row = row.clone();

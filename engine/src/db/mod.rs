@@ -106,6 +106,8 @@ pub(crate) struct DbInner {
     /// Stored with Release after the memtable inserts; loaded with Acquire by readers.
     pub visible_seq: AtomicU64,
     pub writers: Mutex<write::WriteQueue>,
+    /// Signalled when a writer joins the queue while a sync leader waits for its group.
+    pub writers_grew: Condvar,
     pub log: Mutex<LogState>,
     pub state: Mutex<State>,
     /// Signalled when background work finishes or fails, and when writes may resume.

@@ -57,6 +57,8 @@ pub(crate) struct WriteQueue {
     queue: VecDeque<Arc<Slot>>,
     /// Size of the last group that was fsync'd.
     last_sync_group: usize,
+    /// A sync leader is waiting for its group to fill (`writers_grew` wakes it).
+    leader_waiting: bool,
 }
 
 /// Writes `batch` (or, with `force_switch`, freezes the memtable) through the group commit.
@@ -66,6 +68,9 @@ pub(crate) fn write(db: &Arc<DbInner>, sync: bool, batch: Option<WriteBatch>, fo
         Arc::new(Slot { batch: Mutex::new(batch), sync, force_switch, result: Mutex::new(None), cv: Condvar::new() });
     let mut q = db.writers.lock();
     q.queue.push_back(slot.clone());
+    if q.leader_waiting {
+        db.writers_grew.notify_one();
+    }
     loop {
         if let Some(r) = slot.result.lock().take() {
             return r;
@@ -80,9 +85,13 @@ pub(crate) fn write(db: &Arc<DbInner>, sync: bool, batch: Option<WriteBatch>, fo
     // writer and all the others, halving what group commit saves.
     if slot.sync && !slot.force_switch && q.last_sync_group > 1 {
         let deadline = Instant::now() + SYNC_GROUP_WAIT;
-        while q.queue.len() < q.last_sync_group && Instant::now() < deadline {
-            parking_lot::MutexGuard::unlocked(&mut q, std::thread::yield_now);
+        q.leader_waiting = true;
+        while q.queue.len() < q.last_sync_group {
+            if db.writers_grew.wait_until(&mut q, deadline).timed_out() {
+                break;
+            }
         }
+        q.leader_waiting = false;
     }
     // Leader: gather the group. Only the front writer may force a memtable switch, alone.
     let mut group: Vec<Arc<Slot>> = Vec::new();

@@ -116,6 +116,25 @@ impl Proc {
         assert!(ok.success(), "kill {signal} {}", self.name);
     }
 
+    /// Sends SIGSTOP and waits until the kernel reports the process stopped (state `T` in
+    /// `/proc/<pid>/stat`): `kill` returns before a busy process is actually descheduled, and
+    /// a request sent in that window would be served, legitimately, before the pause.
+    pub fn pause(&self) {
+        self.signal("-STOP");
+        let stat = format!("/proc/{}/stat", self.pid());
+        let deadline = Instant::now() + Duration::from_secs(10);
+        loop {
+            let text = std::fs::read_to_string(&stat).unwrap_or_default();
+            // The state follows the parenthesised command name.
+            let state = text.rsplit(')').next().and_then(|rest| rest.split_whitespace().next());
+            if matches!(state, Some("T") | Some("t")) {
+                return;
+            }
+            assert!(Instant::now() < deadline, "{} did not stop within 10 s", self.name);
+            std::thread::sleep(Duration::from_millis(1));
+        }
+    }
+
     /// Waits (at most `within`) for the process to end.
     pub fn wait_exit(&mut self, within: Duration) -> ExitStatus {
         let deadline = Instant::now() + within;
