@@ -24,6 +24,7 @@ async fn kill_9_a_tablet_server_under_load() {
     let master = Proc::master(root, "master", "127.0.0.1:0", &[]);
     let mut servers: Vec<Proc> =
         (1..=3).map(|i| Proc::tablet_server(root, &format!("tablet-server-{i}"), &master.addr)).collect();
+    wait_servers(&master.addr, 3, WITHIN).await;
     create_table(&master.addr, &SPLITS).await;
     let (locs, _) = wait_served(&master.addr, &[], WITHIN).await;
     assert_eq!(locs.len(), 6);

@@ -3,7 +3,7 @@
 //! Prints the bound address on stdout once it serves (so `--listen 127.0.0.1:0` works);
 //! logs go to stderr (`RUST_LOG`, default `info`). SIGINT or SIGTERM stops it cleanly.
 
-use std::io::{IsTerminal, Write};
+use std::io::Write;
 use std::process::ExitCode;
 use std::time::Duration;
 
@@ -33,27 +33,6 @@ struct Args {
     max_message_mb: usize,
 }
 
-#[cfg(unix)]
-async fn shutdown_signal() {
-    use tokio::signal::unix::{signal, SignalKind};
-    match signal(SignalKind::terminate()) {
-        Ok(mut term) => {
-            tokio::select! {
-                _ = tokio::signal::ctrl_c() => {}
-                _ = term.recv() => {}
-            }
-        }
-        Err(_) => {
-            let _ = tokio::signal::ctrl_c().await;
-        }
-    }
-}
-
-#[cfg(not(unix))]
-async fn shutdown_signal() {
-    let _ = tokio::signal::ctrl_c().await;
-}
-
 async fn run(args: Args) -> Result<(), String> {
     let mut config = GatewayConfig::new(&args.master);
     config.client.retry_deadline = Duration::from_millis(args.retry_ms);
@@ -65,19 +44,12 @@ async fn run(args: Args) -> Result<(), String> {
     let address = listener.local_addr().map_err(|e| format!("listener: {e}"))?;
     let mut out = std::io::stdout();
     writeln!(out, "{address}").and_then(|()| out.flush()).map_err(|e| format!("stdout: {e}"))?;
-    master::gateway::serve(config, listener, shutdown_signal()).await.map_err(|e| e.to_string())
+    master::gateway::serve(config, listener, master::cli::shutdown_signal()).await.map_err(|e| e.to_string())
 }
 
 fn main() -> ExitCode {
     let args = Args::parse();
-    tracing_subscriber::fmt()
-        .with_env_filter(
-            tracing_subscriber::EnvFilter::try_from_default_env()
-                .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info")),
-        )
-        .with_writer(std::io::stderr)
-        .with_ansi(std::io::stderr().is_terminal())
-        .init();
+    master::cli::init_tracing();
     let runtime = match tokio::runtime::Builder::new_multi_thread().enable_all().build() {
         Ok(r) => r,
         Err(e) => {

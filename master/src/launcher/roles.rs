@@ -9,7 +9,7 @@
 //! same way.
 
 use std::future::Future;
-use std::io::{IsTerminal, Read, Write};
+use std::io::{Read, Write};
 use std::net::SocketAddr;
 
 use clap::Subcommand;
@@ -91,14 +91,7 @@ async fn run_gateway(master: &str, listen: &str, stop: impl Future<Output = ()>)
 /// Logs to stderr at `RUST_LOG` (default `info`), colours only on a terminal (a child's
 /// stderr is its log file).
 pub fn init_tracing() {
-    tracing_subscriber::fmt()
-        .with_env_filter(
-            tracing_subscriber::EnvFilter::try_from_default_env()
-                .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info")),
-        )
-        .with_writer(std::io::stderr)
-        .with_ansi(std::io::stderr().is_terminal())
-        .init();
+    crate::cli::init_tracing();
 }
 
 /// Completes on SIGINT or SIGTERM, and, with `with_parent`, when stdin is closed.

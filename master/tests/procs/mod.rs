@@ -321,3 +321,20 @@ pub async fn check_all_present(client: &Client, acked: &[Vec<u8>]) -> usize {
     );
     found.len()
 }
+
+/// Waits (at most `within`) until `n` tablet servers hold live leases at `master`, so a
+/// table created next is spread over all of them.
+pub async fn wait_servers(master: &str, n: usize, within: Duration) {
+    use tablet::proto::bt::internal::v1::ClusterStatusRequest;
+    let mut c = MasterControlClient::connect(format!("http://{master}")).await.unwrap();
+    let deadline = Instant::now() + within;
+    loop {
+        if let Ok(resp) = c.cluster_status(ClusterStatusRequest {}).await {
+            if resp.into_inner().servers.iter().filter(|s| s.live).count() >= n {
+                return;
+            }
+        }
+        assert!(Instant::now() < deadline, "{n} tablet servers did not register within {within:?}");
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+}
