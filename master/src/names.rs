@@ -18,7 +18,7 @@ pub const MAX_SEGMENT_LEN: usize = 128;
 /// Longest short table name (Bigtable's limit).
 pub const MAX_TABLE_ID_LEN: usize = 50;
 /// Longest tablet id.
-pub const MAX_TABLET_ID_LEN: usize = 64;
+pub const MAX_TABLET_ID_LEN: usize = tablet::layout::MAX_TABLET_ID_LEN;
 
 /// A table's full name, split into its instance and short name.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -95,27 +95,23 @@ pub fn table_dir_id(seq: u64) -> String {
     format!("t{seq:016x}")
 }
 
-/// Checks a table id: `t` and 16 lower-case hex digits.
+/// Checks a table id: `t` and 16 lower-case hex digits (the layout's rule: the id names a
+/// directory under the data root).
 pub fn validate_table_dir_id(id: &str) -> Result<()> {
-    let ok = id.len() == 17
-        && id.starts_with('t')
-        && id.bytes().skip(1).all(|b| b.is_ascii_digit() || (b'a'..=b'f').contains(&b));
-    if ok {
-        Ok(())
-    } else {
-        Err(Error::invalid(format!("table id {id:?} is not 't' and 16 lower-case hex digits")))
-    }
+    tablet::layout::validate_table_id(id).map_err(|e| Error::invalid(layout_message(e)))
 }
 
-/// Checks a tablet id: `[0-9a-z-]{1,64}`.
+/// Checks a tablet id: `[0-9a-z-]{1,64}` (the layout's rule).
 pub fn validate_tablet_id(id: &str) -> Result<()> {
-    if id.is_empty() || id.len() > MAX_TABLET_ID_LEN {
-        return Err(Error::invalid(format!("tablet id {id:?} must be 1 to {MAX_TABLET_ID_LEN} characters long")));
+    tablet::layout::validate_tablet_id(id).map_err(|e| Error::invalid(layout_message(e)))
+}
+
+/// The message of a layout validation error, without its "invalid argument" prefix.
+fn layout_message(e: tablet::Error) -> String {
+    match e {
+        tablet::Error::InvalidArgument(m) => m,
+        other => other.to_string(),
     }
-    if let Some(c) = id.chars().find(|c| !(c.is_ascii_digit() || c.is_ascii_lowercase() || *c == '-')) {
-        return Err(Error::invalid(format!("tablet id {id:?} contains {c:?}; allowed: [0-9a-z-]")));
-    }
-    Ok(())
 }
 
 /// The id of the `index`-th tablet a table is created with (`0000`, `0001`, ...). Split
