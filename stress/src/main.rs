@@ -166,6 +166,7 @@ fn db_options(seed: u64, paranoid: bool) -> Options {
         max_background_compactions: 1 + rng.below(2) as usize,
         max_manifest_size: 64 << 10,
         background_threads: 2,
+        write_yield_micros: if rng.below(2) == 0 { 0 } else { 500 },
         ..Options::default()
     }
 }

@@ -108,6 +108,8 @@ pub(crate) struct DbInner {
     pub writers: Mutex<write::WriteQueue>,
     /// Signalled when a writer joins the queue while a sync leader waits for its group.
     pub writers_grew: Condvar,
+    /// Writers in the queue (a copy of its length, read without the lock by a yielding leader).
+    pub writers_queued: std::sync::atomic::AtomicUsize,
     pub log: Mutex<LogState>,
     pub state: Mutex<State>,
     /// Signalled when background work finishes or fails, and when writes may resume.

@@ -143,6 +143,7 @@ pub(crate) fn open(dir: &Path, opts: Options) -> Result<Arc<DbInner>> {
         visible_seq: AtomicU64::new(versions.last_sequence),
         writers: Mutex::new(Default::default()),
         writers_grew: Condvar::new(),
+        writers_queued: Default::default(),
         log: Mutex::new(LogState { writer: None, number: 0, last_seq: versions.last_sequence }),
         state: Mutex::new(State {
             mem: Arc::new(MemTable::new()),
