@@ -107,6 +107,13 @@ impl ChunkEncoder {
     /// A row out of order (or repeated) is refused with `Error::InvalidArgument`, since a
     /// client would reject the whole stream.
     pub fn push_row(&mut self, row: &Row) -> Result<Vec<ReadRowsResponse>> {
+        self.push_owned_row(row.clone())
+    }
+
+    /// [`ChunkEncoder::push_row`] for a row the caller is done with: values that fit in one
+    /// chunk move into it rather than being copied (a server's reads send every value
+    /// this way).
+    pub fn push_owned_row(&mut self, mut row: Row) -> Result<Vec<ReadRowsResponse>> {
         let has_cells = row.families.iter().any(|f| f.columns.iter().any(|c| !c.cells.is_empty()));
         if !has_cells {
             return Ok(Vec::new());
@@ -129,17 +136,20 @@ impl ChunkEncoder {
 
         let mut chunks: Vec<CellChunk> = Vec::new();
         let mut first_of_row = true;
-        for family in &row.families {
+        for family in &mut row.families {
             let mut first_of_family = true;
-            for column in &family.columns {
+            for column in &mut family.columns {
                 let mut first_of_column = true;
-                for cell in &column.cells {
-                    let value = cell.value.as_slice();
+                for cell in &mut column.cells {
                     let limit = self.limits.max_chunk_value_bytes;
-                    let pieces: Vec<&[u8]> = if value.is_empty() { vec![value] } else { value.chunks(limit).collect() };
-                    let split = pieces.len() > 1;
-                    for (i, piece) in pieces.iter().enumerate() {
-                        let mut chunk = CellChunk { value: piece.to_vec(), ..Default::default() };
+                    let owned = std::mem::take(&mut cell.value);
+                    let value_len = owned.len();
+                    let split = value_len > limit;
+                    let pieces: Vec<Vec<u8>> =
+                        if split { owned.chunks(limit).map(<[u8]>::to_vec).collect() } else { vec![owned] };
+                    let count = pieces.len();
+                    for (i, piece) in pieces.into_iter().enumerate() {
+                        let mut chunk = CellChunk { value: piece, ..Default::default() };
                         if i == 0 {
                             if first_of_row {
                                 chunk.row_key.clone_from(&row.key);
@@ -153,11 +163,11 @@ impl ChunkEncoder {
                             chunk.timestamp_micros = cell.timestamp_micros;
                             chunk.labels.clone_from(&cell.labels);
                         }
-                        if split && i + 1 < pieces.len() {
-                            chunk.value_size = i32::try_from(value.len()).map_err(|_| {
+                        if split && i + 1 < count {
+                            chunk.value_size = i32::try_from(value_len).map_err(|_| {
                                 Error::invalid(format!(
                                     "read rows: a value of {} bytes in row {} is too large to send",
-                                    value.len(),
+                                    value_len,
                                     escape_for_display(&row.key)
                                 ))
                             })?;

@@ -6,6 +6,11 @@
 //! cluster_bench --mini 1 --records 200 --operations 300 --benchmarks ycsb:a --json
 //! ```
 
+/// mimalloc rather than glibc malloc: under load, glibc's malloc/free/consolidate took
+/// about 14% of a tablet server's and the driver's CPU (BENCHMARKS.md, "Cluster").
+#[global_allocator]
+static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 use std::io::Write as _;
 use std::process::ExitCode;
 

@@ -53,6 +53,12 @@ pub struct ClusterFlags {
     /// Value size of the paper's rows, in bytes.
     #[arg(long, default_value_t = 1000)]
     pub value_size: usize,
+    /// Rows per request in the paper's read and write benchmarks: 1 (the paper's way) reads
+    /// with one ReadRows and writes with one MutateRow per row; more sends that many rows'
+    /// keys in one ReadRows, or their mutations in one MutateRows (the client libraries'
+    /// bulk calls). Reports then carry `/bN` after the benchmark's name. At most 1000.
+    #[arg(long, default_value_t = 1)]
+    pub batch: u64,
     /// Request distribution of every YCSB workload (zipfian, uniform, latest) instead of
     /// each workload's own.
     #[arg(long)]
@@ -70,6 +76,9 @@ pub struct ClusterFlags {
     #[arg(long)]
     pub json: bool,
 }
+
+/// The largest `--batch`.
+pub const MAX_BATCH: u64 = 1000;
 
 fn flag(flag: &'static str, reason: impl Into<String>) -> BenchError {
     BenchError::Flag { flag, reason: reason.into() }
@@ -98,6 +107,9 @@ impl ClusterFlags {
         }
         if self.value_size == 0 {
             return Err(flag("value-size", "must be at least 1"));
+        }
+        if !(1..=MAX_BATCH).contains(&self.batch) {
+            return Err(flag("batch", format!("{} is not between 1 and {MAX_BATCH}", self.batch)));
         }
         let duration = match self.duration {
             None => None,
@@ -137,6 +149,7 @@ impl ClusterFlags {
             splits: self.splits,
             servers,
             value_size: self.value_size,
+            batch: self.batch,
             distribution,
             seed: self.seed,
             existing: self.existing,
@@ -166,6 +179,7 @@ mod tests {
         assert_eq!((g.operations, g.duration), (None, Some(Duration::from_millis(1500))));
         let m = parse(&["--mini", "3", "--records", "200", "--operations", "300"]).unwrap();
         assert_eq!((m.target, m.servers, m.mem_records, m.operations), (Target::Mini(3), 3, 20, Some(300)));
+        assert_eq!((c.batch, parse(&["--mini", "1", "--batch", "100"]).unwrap().batch), (1, 100));
     }
 
     #[test]
@@ -179,6 +193,8 @@ mod tests {
             (&["--mini", "1", "--distribution", "pareto"][..], "--distribution"),
             (&["--mini", "1", "--benchmarks", "paper:x"][..], "--benchmarks"),
             (&["--mini", "1", "--instance", "p/i"][..], "--instance"),
+            (&["--mini", "1", "--batch", "0"][..], "--batch"),
+            (&["--mini", "1", "--batch", "1001"][..], "--batch"),
         ] {
             let e = parse(args).unwrap_err().to_string();
             assert!(e.contains(want), "{args:?}: {e}");

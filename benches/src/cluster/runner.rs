@@ -19,7 +19,7 @@ use super::generators::fnv_hash64;
 use super::generators::{InsertCounter, ScrambledZipfian, SkewedLatest};
 use super::spec::{paper_key, ycsb_key, Benchmark, Distribution, Paper, Ycsb, FIELDS, FIELD_BYTES, MAX_SCAN_LENGTH};
 use super::stats::{BenchReport, OpKind, WorkerStats};
-use super::store::Store;
+use super::store::{OpError, Store};
 use crate::progress::Progress;
 use crate::random::{Rng, ValueGen, ValuePool};
 use crate::{BenchError, Result};
@@ -52,6 +52,8 @@ pub struct Workload {
     pub duration: Option<Duration>,
     /// The paper's value size (1000).
     pub value_size: usize,
+    /// Rows per request in the paper's read and write benchmarks.
+    pub batch: u64,
     /// Overrides every YCSB workload's request distribution.
     pub distribution: Option<Distribution>,
     /// Seed of every worker's generator.
@@ -238,7 +240,14 @@ async fn run_paper(w: &Arc<Workload>, p: Paper, seed: u64) -> Result<BenchReport
         Paper::RandomWrite | Paper::RandomRead | Paper::RandomReadMem => (ops, 64),
     };
     let claims = Arc::new(Claims::new(total, piece, deadline(w)));
-    let name = format!("paper:{}", p.name());
+    // A scan is one request already; --batch changes the others.
+    let name = match w.batch {
+        b if b > 1 && p != Paper::Scan => format!("paper:{}/b{b}", p.name()),
+        _ => format!("paper:{}", p.name()),
+    };
+    if w.batch > 1 && p != Paper::Scan {
+        return run_paper_batched(w, p, seed, claims, name, total).await;
+    }
     run_workers(w, name, seed, Some(total), move |w, mut wk, progress| {
         let claims = Arc::clone(&claims);
         async move {
@@ -279,6 +288,91 @@ async fn run_paper(w: &Arc<Workload>, p: Paper, seed: u64) -> Result<BenchReport
                         }
                         Paper::Scan => {}
                     }
+                }
+                progress.inc(b - a);
+            }
+            wk.stats.stop();
+            wk.stats
+        }
+    })
+    .await
+}
+
+/// The paper's read and write benchmarks with `batch` rows per request: the same rows as
+/// one row per request would touch, in the same order, grouped into one ReadRows (by row
+/// keys) or one MutateRows. A row counts when it was found or written.
+async fn run_paper_batched(
+    w: &Arc<Workload>,
+    p: Paper,
+    seed: u64,
+    claims: Arc<Claims>,
+    name: String,
+    total: u64,
+) -> Result<BenchReport> {
+    run_workers(w, name, seed, Some(total), move |w, mut wk, progress| {
+        let claims = Arc::clone(&claims);
+        async move {
+            wk.stats = WorkerStats::start();
+            let r = w.records.max(1);
+            let batch = w.batch.max(1);
+            'pieces: while let Some((a, b)) = claims.claim() {
+                let mut i = a;
+                while i < b {
+                    if claims.expired() {
+                        break 'pieces;
+                    }
+                    let end = b.min(i + batch);
+                    let t = Instant::now();
+                    match p {
+                        Paper::SequentialWrite | Paper::RandomWrite => {
+                            let entries: Vec<_> = (i..end)
+                                .map(|n| {
+                                    let k = if p == Paper::RandomWrite { fnv_hash64(n) % r } else { n };
+                                    (paper_key(k), wk.paper_row(w.value_size))
+                                })
+                                .collect();
+                            let res = w.paper.write_many(entries).await;
+                            let (written, outcome) = match res {
+                                Ok((0, _)) => (end - i, Ok(())),
+                                Ok((failed, first)) => (
+                                    (end - i).saturating_sub(failed),
+                                    Err(first.unwrap_or_else(|| OpError {
+                                        code: tonic::Code::Internal,
+                                        message: format!("{failed} entries failed"),
+                                    })),
+                                ),
+                                Err(e) => (0, Err(e)),
+                            };
+                            wk.stats.record(OpKind::Write, t, &outcome, 0);
+                            wk.stats.units += written;
+                        }
+                        Paper::SequentialRead | Paper::RandomRead | Paper::RandomReadMem => {
+                            let (store, rows) = if p == Paper::RandomReadMem {
+                                (&w.paper_mem, w.mem_records.max(1))
+                            } else {
+                                (&w.paper, r)
+                            };
+                            let mut keys: Vec<_> = (i..end)
+                                .map(|n| {
+                                    paper_key(if p == Paper::SequentialRead { n % rows } else { wk.rng.uniform(rows) })
+                                })
+                                .collect();
+                            // A row set holds each row once: a key drawn twice is read once.
+                            keys.sort_unstable();
+                            keys.dedup();
+                            let asked = keys.len() as u64;
+                            let res = store.read_many(keys).await;
+                            let found = *res.as_ref().unwrap_or(&0);
+                            wk.stats.record(OpKind::Read, t, &res, found);
+                            if res.is_ok() {
+                                for _ in found..asked {
+                                    wk.stats.not_found(OpKind::Read);
+                                }
+                            }
+                        }
+                        Paper::Scan => {}
+                    }
+                    i = end;
                 }
                 progress.inc(b - a);
             }

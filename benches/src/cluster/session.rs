@@ -69,6 +69,8 @@ pub struct Config {
     pub servers: usize,
     /// Value size of the paper's rows.
     pub value_size: usize,
+    /// Rows per request in the paper's read and write benchmarks (`--batch`).
+    pub batch: u64,
     /// Overrides the YCSB workloads' request distributions.
     pub distribution: Option<Distribution>,
     /// Generator seed.
@@ -194,6 +196,7 @@ async fn run_on(config: &Config, target: &Target, report: &mut impl FnMut(&Bench
         operations: config.operations,
         duration: config.duration,
         value_size: config.value_size,
+        batch: config.batch.max(1),
         distribution: config.distribution,
         seed: config.seed,
         servers: config.servers.max(1),

@@ -139,6 +139,23 @@ impl Store {
         }
     }
 
+    /// Reads the newest cells of each of `keys` in one request; returns how many rows
+    /// exist.
+    pub async fn read_many(&self, keys: Vec<Vec<u8>>) -> OpResult<u64> {
+        let n = keys.len() as u64;
+        match self {
+            Store::Client(t) => {
+                let mut reader = t.read_rows(rows::keys(keys), Some(filter::latest(1)), None);
+                let mut found = 0;
+                while reader.next_row().await?.is_some() {
+                    found += 1;
+                }
+                Ok(found)
+            }
+            Store::Endpoint { .. } => self.endpoint_read(rows::keys(keys), n).await,
+        }
+    }
+
     /// Reads up to `limit` rows from `start` on; returns how many came back.
     pub async fn scan(&self, start: &[u8], limit: u64) -> OpResult<u64> {
         let set = rows::range_closed_open(start, b"");

@@ -3,6 +3,11 @@
 //! Prints the bound address on stdout once it serves (so `--listen 127.0.0.1:0` works);
 //! logs go to stderr (`RUST_LOG`, default `info`). SIGINT or SIGTERM stops it cleanly.
 
+/// mimalloc rather than glibc malloc: under load, glibc's malloc/free/consolidate took
+/// about 14% of a tablet server's and the driver's CPU (BENCHMARKS.md, "Cluster").
+#[global_allocator]
+static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 use std::io::Write;
 use std::process::ExitCode;
 use std::time::Duration;

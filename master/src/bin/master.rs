@@ -1,4 +1,10 @@
 //! `master`: the cluster master (docs/master.md); the program is [`master::cli`].
+
+/// mimalloc rather than glibc malloc: under load, glibc's malloc/free/consolidate took
+/// about 14% of a tablet server's and the driver's CPU (BENCHMARKS.md, "Cluster").
+#[global_allocator]
+static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 fn main() -> std::process::ExitCode {
     master::cli::main()
 }

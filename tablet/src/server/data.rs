@@ -169,8 +169,7 @@ impl Bigtable for DataService {
     type ReadRowsStream = ResponseStream<ReadRowsResponse>;
 
     async fn read_rows(&self, request: Request<ReadRowsRequest>) -> Result<Response<Self::ReadRowsStream>, Status> {
-        let stream = read::read_rows(self.shared.clone(), request.into_inner())?;
-        Ok(Response::new(Box::pin(stream)))
+        Ok(Response::new(read::read_rows(self.shared.clone(), request.into_inner())?))
     }
 
     type SampleRowKeysStream = ResponseStream<SampleRowKeysResponse>;

@@ -7,9 +7,13 @@
 //! them can close under the stream. The producer stops at `rows_limit` rows, when the
 //! client goes away, or when the lease runs out (then the stream ends "not serving").
 //! Each tablet is read through `Tablet::scan`: one consistent view per tablet, one row in
-//! memory at a time.
+//! memory at a time. A read of a few row keys runs on the request's own task (see
+//! `INLINE_KEYS`), its few messages collected before the first is sent.
 
+use std::pin::Pin;
 use std::sync::Arc;
+
+use tokio_stream::Stream;
 
 use tokio::sync::mpsc;
 use tokio_stream::wrappers::ReceiverStream;
@@ -28,11 +32,17 @@ use crate::rowset::row_set_key_ranges;
 /// Messages buffered between the producer and the network.
 const STREAM_BUFFER: usize = 4;
 
+/// A read of at most this many row keys (and no ranges) runs on the calling task rather
+/// than a blocking thread: a point read is a few microseconds of engine work, and handing
+/// it to a blocking thread and its answer back cost more than the read (two thread
+/// wake-ups per request; see BENCHMARKS.md, "Cluster").
+const INLINE_KEYS: usize = 16;
+
+/// The response stream of one ReadRows call.
+pub(crate) type ReadStream = Pin<Box<dyn Stream<Item = Result<ReadRowsResponse, Status>> + Send>>;
+
 /// The response stream of one ReadRows call; see the module docs.
-pub(crate) fn read_rows(
-    shared: Arc<Shared>,
-    req: ReadRowsRequest,
-) -> Result<ReceiverStream<Result<ReadRowsResponse, Status>>, Status> {
+pub(crate) fn read_rows(shared: Arc<Shared>, req: ReadRowsRequest) -> Result<ReadStream, Status> {
     let table = table_of(&req.table_name, &req.authorized_view_name)?.to_string();
     shared.check_lease()?;
     if req.rows_limit < 0 {
@@ -55,10 +65,19 @@ pub(crate) fn read_rows(
         guards.reverse();
     }
     let limit = if req.rows_limit > 0 { u64::try_from(req.rows_limit).unwrap_or(u64::MAX) } else { u64::MAX };
+    let inline = rows.row_ranges.is_empty() && !rows.row_keys.is_empty() && rows.row_keys.len() <= INLINE_KEYS;
+    let job = Job { shared, guards, rows, filter: req.filter, limit, reversed: req.reversed };
+    if inline {
+        let mut messages = Vec::new();
+        job.run(|m| {
+            messages.push(m);
+            true
+        });
+        return Ok(Box::pin(tokio_stream::iter(messages)));
+    }
     let (tx, rx) = mpsc::channel(STREAM_BUFFER);
-    let job = Job { shared, guards, rows, filter: req.filter, limit, reversed: req.reversed, tx };
-    tokio::task::spawn_blocking(move || job.run());
-    Ok(ReceiverStream::new(rx))
+    tokio::task::spawn_blocking(move || job.run(|m| tx.blocking_send(m).is_ok()));
+    Ok(Box::pin(ReceiverStream::new(rx)))
 }
 
 /// The producer side of one stream.
@@ -71,11 +90,12 @@ struct Job {
     /// Rows still to send.
     limit: u64,
     reversed: bool,
-    tx: mpsc::Sender<Result<ReadRowsResponse, Status>>,
 }
 
 impl Job {
-    fn run(mut self) {
+    /// Produces the stream's messages into `sink`, which returns false when the client is
+    /// gone.
+    fn run(mut self, mut sink: impl FnMut(Result<ReadRowsResponse, Status>) -> bool) {
         let mut encoder = ChunkEncoder::new(self.shared.config.limits.chunks).reversed(self.reversed);
         let guards = std::mem::take(&mut self.guards);
         for guard in guards {
@@ -86,7 +106,10 @@ impl Job {
             // (the limit, a client gone) stops reading the engine.
             let scan = match guard.tablet.scan(&self.rows, self.filter.as_ref(), self.reversed) {
                 Ok(scan) => scan,
-                Err(e) => return self.fail(from_tablet_error(&e)),
+                Err(e) => {
+                    sink(Err(from_tablet_error(&e)));
+                    return;
+                }
             };
             for row in scan {
                 if self.limit == 0 {
@@ -94,14 +117,20 @@ impl Job {
                 }
                 let row = match row {
                     Ok(row) => row,
-                    Err(e) => return self.fail(from_tablet_error(&e)),
+                    Err(e) => {
+                        sink(Err(from_tablet_error(&e)));
+                        return;
+                    }
                 };
-                let messages = match encoder.push_row(&row) {
+                let messages = match encoder.push_owned_row(row) {
                     Ok(m) => m,
-                    Err(e) => return self.fail(Status::internal(e.to_string())),
+                    Err(e) => {
+                        sink(Err(Status::internal(e.to_string())));
+                        return;
+                    }
                 };
                 for m in messages {
-                    if !self.send(m) {
+                    if !self.send(&mut sink, m) {
                         return;
                     }
                 }
@@ -110,21 +139,16 @@ impl Job {
             drop(guard);
         }
         if let Some(last) = encoder.finish() {
-            self.send(last);
+            self.send(&mut sink, last);
         }
     }
 
     /// Sends one message if the lease still holds; false when the stream is over.
-    fn send(&self, message: ReadRowsResponse) -> bool {
+    fn send(&self, sink: &mut impl FnMut(Result<ReadRowsResponse, Status>) -> bool, message: ReadRowsResponse) -> bool {
         if !self.shared.lease.is_valid() {
-            self.fail(not_serving("the lease ran out during the read"));
+            sink(Err(not_serving("the lease ran out during the read")));
             return false;
         }
-        self.tx.blocking_send(Ok(message)).is_ok()
-    }
-
-    /// Ends the stream with `status` (ignored when the client is gone).
-    fn fail(&self, status: Status) {
-        let _ = self.tx.blocking_send(Err(status));
+        sink(Ok(message))
     }
 }
