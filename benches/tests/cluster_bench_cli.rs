@@ -20,8 +20,11 @@ fn json_of(out: &Output) -> Value {
     serde_json::from_str(&stdout).unwrap_or_else(|e| panic!("not JSON ({e}):\n{stdout}\nstderr:\n{stderr}"))
 }
 
-/// name -> (ops, errors, the benchmark's object)
-fn by_name(doc: &Value) -> Vec<(String, u64, u64, Value)> {
+/// One benchmark of a run: name, ops, errors, the benchmark's object.
+type Bench = (String, u64, u64, Value);
+
+/// The run's benchmarks in order.
+fn by_name(doc: &Value) -> Vec<Bench> {
     doc["benchmarks"]
         .as_array()
         .unwrap()
@@ -37,24 +40,19 @@ fn by_name(doc: &Value) -> Vec<(String, u64, u64, Value)> {
         .collect()
 }
 
+/// A `--json` run on `--mini 1` with 200 records and 300 operations plus `args`: the
+/// benchmarks (name, ops, errors, object) and their names.
+fn mini_run(args: &[&str]) -> (Vec<Bench>, Vec<String>) {
+    let mut all = vec!["--mini", "1", "--records", "200", "--operations", "300", "--json"];
+    all.extend_from_slice(args);
+    let got = by_name(&json_of(&bench(&all)));
+    let names = got.iter().map(|(n, ..)| n.clone()).collect();
+    (got, names)
+}
+
 #[test]
 fn smoke_every_benchmark_on_a_mini_cluster() {
-    let out = bench(&[
-        "--mini",
-        "1",
-        "--records",
-        "200",
-        "--operations",
-        "300",
-        "--threads",
-        "4",
-        "--benchmarks",
-        "paper,ycsb",
-        "--json",
-    ]);
-    let doc = json_of(&out);
-    let got = by_name(&doc);
-    let names: Vec<&str> = got.iter().map(|(n, ..)| n.as_str()).collect();
+    let (got, names) = mini_run(&["--threads", "4", "--benchmarks", "paper,ycsb"]);
     assert_eq!(
         names,
         [
@@ -105,6 +103,45 @@ fn smoke_every_benchmark_on_a_mini_cluster() {
     assert_eq!(sum, 300);
 }
 
+/// `--batch`: the paper's reads and writes with several rows per request count rows, not
+/// requests, and find every row they ask for.
+#[test]
+fn batched_paper_benchmarks_count_rows() {
+    let (got, names) = mini_run(&["--threads", "2", "--batch", "10", "--benchmarks", "paper"]);
+    assert_eq!(
+        names,
+        [
+            "paper:sequential-write/b10",
+            "paper:random-write/b10",
+            "paper:sequential-read/b10",
+            "paper:random-read/b10",
+            "load:paper-mem",
+            "paper:random-read-mem/b10",
+            "paper:scan",
+        ]
+    );
+    for (name, ops, errors, b) in &got {
+        assert_eq!(*errors, 0, "{name}: {b}");
+        let requests: u64 = b["op_types"].as_object().unwrap().values().map(|o| o["count"].as_u64().unwrap()).sum();
+        let not_found: u64 =
+            b["op_types"].as_object().unwrap().values().map(|o| o["not_found"].as_u64().unwrap()).sum();
+        assert_eq!(not_found, 0, "{name}: {b}");
+        match name.as_str() {
+            // 200 rows in pieces of 10 (200 / (10 × 2 workers)), one request per piece.
+            "paper:sequential-write/b10" => assert_eq!((*ops, requests), (200, 20), "{b}"),
+            "paper:sequential-read/b10" => assert_eq!((*ops, requests), (300, 30), "{b}"),
+            // 300 rows in pieces of 64 per claim (64, 64, 64, 64, 44), batches of at most 10
+            // within a piece: 4 × 7 + 5 requests.
+            "paper:random-write/b10" => assert_eq!((*ops, requests), (300, 33), "{b}"),
+            // Random keys drawn twice in one request are read once.
+            "paper:random-read/b10" | "paper:random-read-mem/b10" => {
+                assert!(*ops > 0 && *ops <= 300 && requests == 33, "{name}: {b}")
+            }
+            _ => {}
+        }
+    }
+}
+
 #[test]
 fn text_output_has_one_line_per_benchmark() {
     let out =
@@ -138,6 +175,7 @@ async fn plain_bigtable_api_path_through_the_gateway() {
         MiniCluster::start(root.path(), MiniClusterOptions { servers: 2, ..Default::default() }).await.unwrap();
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let gateway = listener.local_addr().unwrap().to_string();
+    let gateway_addr = gateway.clone();
     let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
     let serving = tokio::spawn(master::gateway::serve(
         master::gateway::GatewayConfig::new(cluster.master_addr.to_string()),
@@ -174,6 +212,37 @@ async fn plain_bigtable_api_path_through_the_gateway() {
             ("ycsb:e".to_string(), 200, 0),
             ("ycsb:f".to_string(), 200, 0),
         ]
+    );
+    // Batched requests through the gateway: MutateRows of 10 rows, ReadRows of up to 8 keys
+    // (the sequential pieces of 150 rows / (10 × 2 workers)).
+    let gateway = gateway_addr.clone();
+    let out = tokio::task::spawn_blocking(move || {
+        bench(&[
+            "--gateway",
+            &gateway,
+            "--servers",
+            "2",
+            "--records",
+            "150",
+            "--operations",
+            "200",
+            "--threads",
+            "2",
+            "--existing",
+            "--batch",
+            "10",
+            "--benchmarks",
+            "paper:random-write,paper:sequential-read",
+            "--json",
+        ])
+    })
+    .await
+    .unwrap();
+    let doc = json_of(&out);
+    let got: Vec<(String, u64, u64)> = by_name(&doc).into_iter().map(|(n, o, e, _)| (n, o, e)).collect();
+    assert_eq!(
+        got,
+        [("paper:random-write/b10".to_string(), 200, 0), ("paper:sequential-read/b10".to_string(), 200, 0)]
     );
     // Both servers hold tablets of the pre-split tables (4 per server by default).
     let held: Vec<usize> = cluster.servers.iter().map(|s| s.server.tablet_count()).collect();

@@ -12,7 +12,8 @@
 //!   master, the split is reported to it.
 //!
 //! Every tablet shares one block cache, one table cache and one background pool. Engine
-//! work runs on tokio's blocking threads (`spawn_blocking`), never on the executor's.
+//! work runs on tokio's blocking threads (`spawn_blocking`), not the executor's, except a
+//! `ReadRows` of a few row keys: a point read is shorter than the hand-off (see `read`).
 //! Codes, limits and the "not serving" answer are listed in docs/rpc.md.
 //!
 //! ```no_run

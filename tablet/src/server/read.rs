@@ -1,5 +1,6 @@
 //! ReadRows: route the row set to the tablets covering it, read them in key order (reverse
-//! order for a reversed read) on a blocking thread, and stream the rows as chunks.
+//! order for a reversed read) on a blocking thread (or, for a few row keys, on the
+//! request's own task), and stream the rows as chunks.
 //!
 //! Everything that can be refused is refused before the first message: the table name,
 //! the lease, row keys over the limit, a negative `rows_limit`, an invalid filter, and rows
