@@ -106,7 +106,7 @@ pub(crate) struct DbInner {
     /// Stored with Release after the memtable inserts; loaded with Acquire by readers.
     pub visible_seq: AtomicU64,
     pub writers: Mutex<write::WriteQueue>,
-    /// Signalled when a writer joins the queue while a sync leader waits for its group.
+    /// Signalled when the queue reaches the size a sleeping sync leader waits for.
     pub writers_grew: Condvar,
     /// Writers in the queue (a copy of its length, read without the lock by a yielding leader).
     pub writers_queued: std::sync::atomic::AtomicUsize,

@@ -85,7 +85,7 @@ pub(crate) struct WriteQueue {
     leader_wants: usize,
 }
 
-/// Yields the CPU until `done()`, for at most `limit`. Returns whether `done()` became true.
+/// Yields the CPU until `done()`, for at most `limit`.
 ///
 /// Why: a writer that sleeps on a lock is woken by a futex call, and on a virtual machine
 /// whose cores halted during the leader's fsync that wake-up costs tens of microseconds per
@@ -94,15 +94,9 @@ pub(crate) struct WriteQueue {
 /// Yielding rather than spinning lets any other runnable thread have the core. (Giving up
 /// after a few slow yields, when other threads want the CPU, was tried: the writers of the
 /// group itself make the yields slow, and the turnaround went back up.)
-fn yield_until(limit: Duration, done: impl Fn() -> bool) -> bool {
+fn yield_until(limit: Duration, done: impl Fn() -> bool) {
     let start = Instant::now();
-    loop {
-        if done() {
-            return true;
-        }
-        if start.elapsed() >= limit {
-            return false;
-        }
+    while !done() && start.elapsed() < limit {
         std::thread::yield_now();
     }
 }
