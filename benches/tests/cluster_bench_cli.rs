@@ -175,7 +175,6 @@ async fn plain_bigtable_api_path_through_the_gateway() {
         MiniCluster::start(root.path(), MiniClusterOptions { servers: 2, ..Default::default() }).await.unwrap();
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let gateway = listener.local_addr().unwrap().to_string();
-    let gateway_addr = gateway.clone();
     let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
     let serving = tokio::spawn(master::gateway::serve(
         master::gateway::GatewayConfig::new(cluster.master_addr.to_string()),
@@ -184,25 +183,23 @@ async fn plain_bigtable_api_path_through_the_gateway() {
             let _ = stopped.await;
         },
     ));
-    let out = tokio::task::spawn_blocking(move || {
-        bench(&[
-            "--gateway",
-            &gateway,
-            "--servers",
-            "2",
-            "--records",
-            "150",
-            "--operations",
-            "200",
-            "--benchmarks",
-            "paper:sequential-write,paper:scan,ycsb:e,ycsb:f",
-            "--json",
-        ])
-    })
-    .await
-    .unwrap();
-    let doc = json_of(&out);
-    let got: Vec<(String, u64, u64)> = by_name(&doc).into_iter().map(|(n, o, e, _)| (n, o, e)).collect();
+    // A `--json` run through the gateway: 2 servers, 150 records, 200 operations, plus
+    // `args`; (name, ops, errors) per benchmark.
+    let run = |args: &'static [&'static str]| {
+        let gateway = gateway.clone();
+        async move {
+            let out = tokio::task::spawn_blocking(move || {
+                let mut all =
+                    vec!["--gateway", &gateway, "--servers", "2", "--records", "150", "--operations", "200", "--json"];
+                all.extend_from_slice(args);
+                bench(&all)
+            })
+            .await
+            .unwrap();
+            by_name(&json_of(&out)).into_iter().map(|(n, o, e, _)| (n, o, e)).collect::<Vec<(String, u64, u64)>>()
+        }
+    };
+    let got = run(&["--benchmarks", "paper:sequential-write,paper:scan,ycsb:e,ycsb:f"]).await;
     assert_eq!(
         got,
         [
@@ -215,31 +212,16 @@ async fn plain_bigtable_api_path_through_the_gateway() {
     );
     // Batched requests through the gateway: MutateRows of 10 rows, ReadRows of up to 8 keys
     // (the sequential pieces of 150 rows / (10 × 2 workers)).
-    let gateway = gateway_addr.clone();
-    let out = tokio::task::spawn_blocking(move || {
-        bench(&[
-            "--gateway",
-            &gateway,
-            "--servers",
-            "2",
-            "--records",
-            "150",
-            "--operations",
-            "200",
-            "--threads",
-            "2",
-            "--existing",
-            "--batch",
-            "10",
-            "--benchmarks",
-            "paper:random-write,paper:sequential-read",
-            "--json",
-        ])
-    })
-    .await
-    .unwrap();
-    let doc = json_of(&out);
-    let got: Vec<(String, u64, u64)> = by_name(&doc).into_iter().map(|(n, o, e, _)| (n, o, e)).collect();
+    let got = run(&[
+        "--threads",
+        "2",
+        "--existing",
+        "--batch",
+        "10",
+        "--benchmarks",
+        "paper:random-write,paper:sequential-read",
+    ])
+    .await;
     assert_eq!(
         got,
         [("paper:random-write/b10".to_string(), 200, 0), ("paper:sequential-read/b10".to_string(), 200, 0)]
