@@ -70,6 +70,16 @@ impl RowLocks {
     }
 }
 
+impl RowLocks {
+    /// The guard of `guards` (as [`RowLocks::lock_all`] returns them: ascending stripes)
+    /// that holds `row`'s lock, if any.
+    pub fn guard_of<'g, 'l>(&self, guards: &'g [RowGuard<'l>], row: &[u8]) -> Option<&'g RowGuard<'l>> {
+        let stripe = self.stripe_of(row);
+        let i = guards.binary_search_by_key(&stripe, |g| g.stripe).ok()?;
+        guards.get(i).filter(|g| std::ptr::eq(g.locks, self))
+    }
+}
+
 impl RowGuard<'_> {
     /// True when this guard holds the lock of `row` in `locks`.
     pub fn covers(&self, locks: &RowLocks, row: &[u8]) -> bool {
@@ -103,7 +113,14 @@ mod tests {
         assert!(guards.windows(2).all(|w| w[0].stripe < w[1].stripe), "ascending, no repeats");
         for r in &rows {
             assert!(guards.iter().any(|g| g.covers(&locks, r)));
+            assert!(locks.guard_of(&guards, r).unwrap().covers(&locks, r));
         }
+        let other = RowLocks::new(4);
+        assert!(other.guard_of(&guards, &rows[0]).is_none(), "another lock set's guards hold nothing of it");
+        drop(guards);
+        let few = locks.lock_all([rows[0].as_slice()]);
+        let outside = rows.iter().find(|r| locks.stripe_of(r) != locks.stripe_of(&rows[0])).unwrap();
+        assert!(locks.guard_of(&few, outside).is_none());
     }
 
     #[test]

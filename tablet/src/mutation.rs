@@ -121,8 +121,9 @@ struct PendingRow<'a> {
     row: &'a [u8],
     /// Keys of the cells stored in the row before the request; read on the first deletion.
     stored: Option<BTreeSet<Vec<u8>>>,
-    /// The request's net effect so far, per key: `Some(value)` put, `None` delete.
-    writes: BTreeMap<Vec<u8>, Option<Vec<u8>>>,
+    /// The request's net effect so far, per key: `Some(value)` put (borrowed from the
+    /// request: values are copied once, into the batch), `None` delete.
+    writes: BTreeMap<Vec<u8>, Option<&'a [u8]>>,
 }
 
 impl PendingRow<'_> {
@@ -185,6 +186,24 @@ pub fn build_batch(
     schema: &Schema,
     now_micros: i64,
 ) -> Result<WriteBatch> {
+    let mut batch = WriteBatch::new();
+    append_row(db, locks, guard, row, mutations, schema, now_micros, &mut batch)?;
+    Ok(batch)
+}
+
+/// [`build_batch`] appending to `batch` (which may hold other rows' operations: a bulk
+/// write builds one batch for many rows). On `Err` nothing was appended.
+#[allow(clippy::too_many_arguments)]
+pub fn append_row(
+    db: &Db,
+    locks: &RowLocks,
+    guard: &RowGuard<'_>,
+    row: &[u8],
+    mutations: &[Mutation],
+    schema: &Schema,
+    now_micros: i64,
+    batch: &mut WriteBatch,
+) -> Result<()> {
     if !guard.covers(locks, row) {
         return Err(Error::invalid(format!("internal: row lock of {} not held", escape_for_display(row))));
     }
@@ -197,7 +216,7 @@ pub fn build_batch(
             Some(Kind::SetCell(s)) => {
                 let ts = if s.timestamp_micros == SERVER_TIME { server_ts } else { s.timestamp_micros };
                 let key = encode_cell_key(row, s.family_name.as_bytes(), &s.column_qualifier, ts);
-                pending.writes.insert(key, Some(s.value.clone()));
+                pending.writes.insert(key, Some(s.value.as_slice()));
             }
             Some(Kind::DeleteFromColumn(mutation::DeleteFromColumn { family_name, column_qualifier, time_range })) => {
                 let range = column_key_range(row, family_name.as_bytes(), column_qualifier);
@@ -213,14 +232,13 @@ pub fn build_batch(
             None => return Err(Error::invalid("mutation sets no mutation kind")),
         }
     }
-    let mut batch = WriteBatch::new();
     for (key, value) in &pending.writes {
         match value {
             Some(v) => batch.put(key, v),
             None => batch.delete(key),
         }
     }
-    Ok(batch)
+    Ok(())
 }
 
 #[cfg(test)]

@@ -15,10 +15,11 @@
 //!
 //! Thread safety: `Tablet` is `Send + Sync`; share it by reference or `Arc`.
 
+use std::collections::HashSet;
 use std::path::Path;
 use std::sync::Arc;
 
-use engine::{Db, Options, WriteOptions};
+use engine::{Db, Options, WriteBatch, WriteOptions};
 
 use crate::clock::{Clock, SystemClock};
 use crate::error::{Error, Result};
@@ -26,7 +27,7 @@ use crate::gate::GatedDb;
 use crate::gc::GcFilterFactory;
 use crate::keys::{rows_key_range, KeyRange};
 use crate::locks::{RowLocks, DEFAULT_STRIPES};
-use crate::mutation::build_batch;
+use crate::mutation::{append_row, build_batch};
 use crate::proto::bigtable::{Mutation, Row, RowFilter, RowSet};
 use crate::range_filter::RangeGcFilterFactory;
 use crate::schema::{Schema, SharedSchema};
@@ -174,6 +175,71 @@ impl Tablet {
         }
         drop(guard);
         Ok(())
+    }
+
+    /// Applies several rows' mutation lists (`(row, mutations)` entries, as MutateRows
+    /// carries them), each entry atomically and in order, and gives one result per entry.
+    /// Each entry is validated and built on its own (a bad one fails alone); the good ones
+    /// go to the engine as one batch, so a bulk write costs one commit, not one per row.
+    /// An entry whose row an earlier entry of the pending batch also writes is built after
+    /// that batch is written, so its deletions see the earlier entry's cells. When a write
+    /// fails, its entries and every later one fail with its error, and none of them was
+    /// written (a closed write gate, `Error::NotServing`, stops the rest the same way).
+    pub fn mutate_rows(&self, entries: &[(&[u8], &[Mutation])]) -> Vec<Result<()>> {
+        let mut results: Vec<Option<Result<()>>> = vec![None; entries.len()];
+        let schema = self.schema.get();
+        let rows = entries.iter().map(|(row, _)| *row).filter(|row| self.contains_row(row));
+        let guards = self.locks.lock_all(rows);
+        // Read under the locks, as in `mutate_row`.
+        let now = self.clock.now_micros();
+        let mut batch = WriteBatch::new();
+        let mut members: Vec<usize> = Vec::new();
+        let mut member_rows: HashSet<&[u8]> = HashSet::new();
+        let mut failed: Option<Error> = None;
+        for (i, (row, mutations)) in entries.iter().enumerate() {
+            if failed.is_none() && !member_rows.insert(row) {
+                failed = self.write_members(&mut batch, &mut members, &mut results).err();
+                member_rows.clear();
+                member_rows.insert(row);
+            }
+            if let Some(e) = &failed {
+                results[i] = Some(Err(e.clone()));
+                continue;
+            }
+            let built = self.check_row(row).and_then(|()| {
+                let guard = self.locks.guard_of(&guards, row).ok_or_else(|| {
+                    Error::invalid(format!("internal: row lock of {} not taken", crate::keys::escape_for_display(row)))
+                })?;
+                append_row(&self.db, &self.locks, guard, row, mutations, &schema, now, &mut batch)
+            });
+            match built {
+                Ok(()) => members.push(i),
+                Err(e) => results[i] = Some(Err(e)),
+            }
+        }
+        if failed.is_none() {
+            // Its error is in `results`.
+            let _ = self.write_members(&mut batch, &mut members, &mut results);
+        }
+        drop(guards);
+        results.into_iter().map(|r| r.unwrap_or(Ok(()))).collect()
+    }
+
+    /// Writes `batch` (the operations of the entries `members`), records each member's
+    /// result, and empties both.
+    fn write_members(
+        &self,
+        batch: &mut WriteBatch,
+        members: &mut Vec<usize>,
+        results: &mut [Option<Result<()>>],
+    ) -> Result<()> {
+        let written = if batch.is_empty() { Ok(()) } else { self.db.write(&self.write, std::mem::take(batch)) };
+        for m in members.drain(..) {
+            if let Some(slot) = results.get_mut(m) {
+                *slot = Some(written.clone());
+            }
+        }
+        written
     }
 
     /// The visible cells of `row`, or `None` when it has none.

@@ -180,3 +180,63 @@ fn data_survives_reopen() {
     let again = tablet::Tablet::open(&path, b"", b"", schema(), tablet::TabletOptions::default()).unwrap();
     assert_eq!(read(&again, b"r"), ["a:q@1000=v", "b:q@2000=w"]);
 }
+
+#[test]
+fn mutate_rows_writes_many_rows_in_one_commit_and_fails_entries_alone() {
+    let f = open_range(schema(), 7_000_000, b"b", b"y");
+    let t = &f.tablet;
+    t.mutate_row(b"gone", &[set("a", b"old", 1000, b"old")]).unwrap();
+    let before = t.db().stats().writes;
+    let (ok1, ok2, del) = ([set("a", b"q", 1000, b"1")], [set("b", b"q", -1, b"2")], [del_row()]);
+    let (bad_family, bad_ts) = ([set("zz", b"q", 0, b"x")], [set("a", b"q", 1500, b"x")]);
+    let entries: Vec<(&[u8], &[_])> = vec![
+        (b"c", &ok1),
+        (b"d", &bad_family),
+        (b"e", &ok2),
+        (b"a", &ok1), // outside the tablet's range
+        (b"f", &bad_ts),
+        (b"gone", &del),
+    ];
+    let results = t.mutate_rows(&entries);
+    assert_eq!(results.len(), 6);
+    assert!(results[0].is_ok() && results[2].is_ok() && results[5].is_ok(), "{results:?}");
+    assert!(matches!(&results[1], Err(Error::NotFound(m)) if m.contains("zz")), "{:?}", results[1]);
+    assert!(matches!(&results[3], Err(Error::RowOutOfRange { row, .. }) if row == b"a"), "{:?}", results[3]);
+    assert!(matches!(&results[4], Err(Error::InvalidArgument(m)) if m.contains("1500")), "{:?}", results[4]);
+    assert_eq!(t.db().stats().writes - before, 1, "the three good entries went to the engine as one batch");
+    assert_eq!(read(t, b"c"), ["a:q@1000=1"]);
+    assert_eq!(read(t, b"e"), ["b:q@7000000=2"], "server time");
+    assert!(read(t, b"d").is_empty() && read(t, b"f").is_empty() && read(t, b"gone").is_empty());
+}
+
+#[test]
+fn mutate_rows_applies_entries_of_one_row_in_order() {
+    let f = open(schema(), 0);
+    let t = &f.tablet;
+    let first = [set("a", b"x", 1000, b"1"), set("a", b"y", 1000, b"2")];
+    let wipe = [del_column("a", b"x", None)];
+    let again = [set("a", b"z", 1000, b"3")];
+    let before = t.db().stats().writes;
+    let entries: Vec<(&[u8], &[_])> = vec![(b"r", &first), (b"s", &again), (b"r", &wipe), (b"r", &again)];
+    assert!(t.mutate_rows(&entries).iter().all(Result::is_ok));
+    // The second entry of "r" deletes what the first wrote: it is built after that is written.
+    assert_eq!(read(t, b"r"), ["a:y@1000=2", "a:z@1000=3"]);
+    assert_eq!(read(t, b"s"), ["a:z@1000=3"]);
+    assert_eq!(t.db().stats().writes - before, 3, "a new batch at each repeated row");
+    assert!(t.mutate_rows(&[]).is_empty());
+}
+
+#[test]
+fn mutate_rows_fails_every_entry_of_a_failed_write() {
+    let f = open(schema(), 0);
+    let t = &f.tablet;
+    t.close().unwrap();
+    let ok = [set("a", b"q", 0, b"v")];
+    let bad = [set("zz", b"q", 0, b"v")];
+    let entries: Vec<(&[u8], &[_])> = vec![(b"r", &ok), (b"s", &bad), (b"r", &ok), (b"t", &ok)];
+    let results = t.mutate_rows(&entries);
+    assert!(matches!(&results[1], Err(Error::NotFound(_))), "validated before the write: {:?}", results[1]);
+    for i in [0, 2, 3] {
+        assert!(results[i].is_err(), "entry {i} of a failed write: {:?}", results[i]);
+    }
+}

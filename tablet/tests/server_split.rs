@@ -61,6 +61,36 @@ async fn write(c: &mut BigtableClient<Channel>, row: &str) {
     }
 }
 
+/// Writes `rows` in one MutateRows as a client would: entries answered "not serving" are
+/// sent again.
+async fn write_bulk(c: &mut BigtableClient<Channel>, rows: &[String]) {
+    let mut todo: Vec<&String> = rows.iter().collect();
+    while !todo.is_empty() {
+        let req = entries(todo.iter().map(|r| (r.as_bytes(), vec![set("cf1", b"q", 1000, &value(r))])).collect());
+        let mut stream = match c.mutate_rows(req).await {
+            Ok(r) => r.into_inner(),
+            Err(e) if is_not_serving(&e) => {
+                tokio::time::sleep(Duration::from_millis(10)).await;
+                continue;
+            }
+            Err(e) => panic!("writing {todo:?}: {e:?}"),
+        };
+        let mut again = Vec::new();
+        while let Some(m) = stream.message().await.unwrap() {
+            for e in m.entries {
+                let status = e.status.unwrap();
+                let row = todo[usize::try_from(e.index).unwrap()];
+                if status.code != 0 {
+                    let s = Status::new(status.code.into(), status.message.clone());
+                    assert!(is_not_serving(&s), "writing {row}: {status:?}");
+                    again.push(row);
+                }
+            }
+        }
+        todo = again;
+    }
+}
+
 /// The serving tablets of TABLE, in key order.
 async fn tablets(ctl: &mut TabletControlClient<Channel>) -> Vec<TabletStatus> {
     let status = ctl.status(StatusRequest {}).await.unwrap().into_inner();
@@ -106,15 +136,24 @@ async fn splits_under_concurrent_writers_lose_no_acknowledged_write() {
     let mut ctl = server.control().await;
 
     // Four writers over interleaved keys, about 300 KB in all: many splits while they run.
+    // Two write row by row, two 8 rows per MutateRows (rows far apart: each request spans
+    // tablets once the table has split).
     let mut writers = Vec::new();
     for w in 0..4 {
         let mut c = server.data().await;
         writers.push(tokio::spawn(async move {
             let mut acked = Vec::new();
-            for i in 0..240 {
-                let row = format!("row{:05}-{w}", (i * 7919) % 1000);
-                write(&mut c, &row).await;
-                acked.push(row);
+            let rows: Vec<String> = (0..240).map(|i| format!("row{:05}-{w}", (i * 7919) % 1000)).collect();
+            if w < 2 {
+                for row in rows {
+                    write(&mut c, &row).await;
+                    acked.push(row);
+                }
+            } else {
+                for chunk in rows.chunks(8) {
+                    write_bulk(&mut c, chunk).await;
+                    acked.extend_from_slice(chunk);
+                }
             }
             acked
         }));

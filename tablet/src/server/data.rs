@@ -233,42 +233,48 @@ impl Bigtable for DataService {
         let shared = self.shared.clone();
         let (entries, touched) = joined(
             tokio::task::spawn_blocking(move || {
-                let mut touched = Vec::new();
-                let statuses = req
-                    .entries
-                    .iter()
-                    .enumerate()
-                    .map(|(i, entry)| {
-                        let what = format!("entry {i}");
-                        let applied = check_row_key(&limits, &entry.row_key, &what)
-                            .map_err(Status::invalid_argument)
-                            .and_then(|()| {
-                                if entry.mutations.is_empty() {
-                                    return Err(Status::invalid_argument(format!("{what}: no mutations given")));
-                                }
-                                let ((), held) = shared
-                                    .on_row(&table, &entry.row_key, |t| t.mutate_row(&entry.row_key, &entry.mutations))
-                                    .map_err(|s| {
-                                        // "not serving" stays first: clients look for it there.
-                                        if is_not_serving(&s) {
-                                            s
-                                        } else {
-                                            Status::new(s.code(), format!("{what}: {}", s.message()))
-                                        }
-                                    })?;
-                                add_touched(&mut touched, held, write_bytes(&entry.row_key, &entry.mutations));
-                                Ok(())
-                            });
-                        mutate_rows_response::Entry {
-                            index: i64::try_from(i).unwrap_or(i64::MAX),
-                            status: Some(match applied {
-                                Ok(()) => rpc_ok(),
-                                Err(s) => to_rpc_status(&s),
-                            }),
+                // Per entry: why it failed; `None` for written (or not yet tried).
+                let mut statuses: Vec<Option<Status>> = vec![None; req.entries.len()];
+                let mut valid: Vec<usize> = Vec::new();
+                for (i, entry) in req.entries.iter().enumerate() {
+                    let what = format!("entry {i}");
+                    statuses[i] = match check_row_key(&limits, &entry.row_key, &what) {
+                        Err(m) => Some(Status::invalid_argument(m)),
+                        Ok(()) if entry.mutations.is_empty() => {
+                            Some(Status::invalid_argument(format!("{what}: no mutations given")))
                         }
+                        Ok(()) => {
+                            valid.push(i);
+                            None
+                        }
+                    };
+                }
+                let work: Vec<(&[u8], &[Mutation])> = valid
+                    .iter()
+                    .filter_map(|&i| req.entries.get(i))
+                    .map(|e| (e.row_key.as_slice(), e.mutations.as_slice()))
+                    .collect();
+                let mut touched = Vec::new();
+                for ((&i, applied), (row, mutations)) in valid.iter().zip(shared.on_rows(&table, &work)).zip(&work) {
+                    statuses[i] = match applied {
+                        Ok(held) => {
+                            add_touched(&mut touched, held, write_bytes(row, mutations));
+                            None
+                        }
+                        // "not serving" stays first: clients look for it there.
+                        Err(s) if is_not_serving(&s) => Some(s),
+                        Err(s) => Some(Status::new(s.code(), format!("entry {i}: {}", s.message()))),
+                    };
+                }
+                let entries = statuses
+                    .into_iter()
+                    .enumerate()
+                    .map(|(i, s)| mutate_rows_response::Entry {
+                        index: i64::try_from(i).unwrap_or(i64::MAX),
+                        status: Some(s.as_ref().map_or_else(rpc_ok, to_rpc_status)),
                     })
                     .collect::<Vec<_>>();
-                Ok((statuses, touched))
+                Ok((entries, touched))
             })
             .await,
         )?;

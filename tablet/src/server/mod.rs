@@ -57,11 +57,12 @@ use crate::clock::SystemClock;
 use crate::error::Error;
 use crate::layout;
 use crate::proto::bigtable::bigtable_server::BigtableServer;
+use crate::proto::bigtable::Mutation;
 use crate::proto::bt::internal::v1::tablet_control_server::TabletControlServer;
 use crate::proto::bt::internal::v1::TabletDescriptor;
 use crate::schema::Schema;
 use crate::tablet::{Tablet, TabletOptions};
-use tablets::{HeldTablet, LoadStart, Miss, TabletMap};
+use tablets::{HeldTablet, LoadStart, Miss, TabletGuard, TabletMap};
 
 /// The tablet id of a static table's single tablet.
 pub const STATIC_TABLET_ID: &str = "static";
@@ -358,6 +359,59 @@ impl Shared {
                 Err(e) => return Err(status::from_tablet_error(&e)),
             }
         }
+    }
+
+    /// Applies the `(row, mutations)` entries of a bulk write, on the calling (blocking)
+    /// thread: each entry goes to the serving tablet holding its row, the entries of one
+    /// tablet in one engine batch ([`Tablet::mutate_rows`]). Gives per entry the tablet it
+    /// was written to, or why not. Entries a split caught (write gate closed, nothing
+    /// written) wait for the children and are routed again, as in [`Self::on_row`].
+    fn on_rows(&self, table: &str, entries: &[(&[u8], &[Mutation])]) -> Vec<Result<Arc<HeldTablet>, Status>> {
+        let deadline = Instant::now() + SPLIT_WAIT;
+        let mut out: Vec<Option<Result<Arc<HeldTablet>, Status>>> = (0..entries.len()).map(|_| None).collect();
+        let mut todo: Vec<usize> = (0..entries.len()).collect();
+        while !todo.is_empty() {
+            let mut groups: Vec<(TabletGuard, Vec<usize>)> = Vec::new();
+            for &i in &todo {
+                let Some(&(row, _)) = entries.get(i) else { continue };
+                if let Some((_, members)) = groups.iter_mut().find(|(g, _)| g.tablet.contains_row(row)) {
+                    members.push(i);
+                    continue;
+                }
+                match self.tablets.route_row(table, row) {
+                    Ok(guard) => groups.push((guard, vec![i])),
+                    Err(m) => out[i] = Some(Err(self.miss(table, m))),
+                }
+            }
+            todo.clear();
+            let mut split = Vec::new();
+            for (guard, members) in groups {
+                let part: Vec<(&[u8], &[Mutation])> = members.iter().filter_map(|&i| entries.get(i).copied()).collect();
+                let mut caught = false;
+                for (&i, result) in members.iter().zip(guard.tablet.mutate_rows(&part)) {
+                    out[i] = match result {
+                        Ok(()) => Some(Ok(guard.held())),
+                        Err(Error::NotServing { .. }) if !guard.tablet.is_serving() && Instant::now() < deadline => {
+                            todo.push(i);
+                            caught = true;
+                            None
+                        }
+                        Err(e) => Some(Err(status::from_tablet_error(&e))),
+                    };
+                }
+                if caught {
+                    split.push(guard.held());
+                }
+            }
+            for held in split {
+                self.tablets.wait_for_split(&held, deadline);
+            }
+            // Request order, so entries of one row that a split caught still apply in order.
+            todo.sort_unstable();
+        }
+        out.into_iter()
+            .map(|r| r.unwrap_or_else(|| Err(Status::internal("bulk write: an entry was neither written nor failed"))))
+            .collect()
     }
 
     /// Stops, drains, flushes and closes every tablet.
