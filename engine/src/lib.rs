@@ -86,6 +86,7 @@ pub mod pool;
 pub mod sstable;
 pub mod version;
 pub mod wal;
+pub mod write_buffer;
 
 pub use batch::WriteBatch;
 pub use checkpoint::{checkpoint_closed, CheckpointStats};
@@ -101,6 +102,7 @@ pub use options::{BlockCache, Options, ReadOptions, WriteOptions};
 pub use pool::BackgroundPool;
 pub use sstable::Compression;
 pub use version::table_cache::TableCache;
+pub use write_buffer::WriteBufferManager;
 
 /// The README's Rust examples, compiled and run as doctests.
 #[cfg(doctest)]

@@ -10,6 +10,7 @@ use crate::fs::{Fs, PosixFs};
 use crate::pool::BackgroundPool;
 use crate::sstable::{Block, Compression};
 use crate::version::table_cache::TableCache;
+use crate::write_buffer::WriteBufferManager;
 
 /// A block cache that many databases in one process can share. Bounded in bytes of decoded
 /// blocks; cheap to clone (a handle).
@@ -52,6 +53,10 @@ pub struct Options {
     pub paranoid_checks: bool,
     /// Bytes of writes buffered in the memtable before it is frozen and flushed. Default 64 MiB.
     pub write_buffer_size: usize,
+    /// A memtable memory budget shared with other databases: when their memtables together
+    /// pass it, a writing database freezes its memtable early (see [`crate::write_buffer`]).
+    /// `None` (the default): only `write_buffer_size` limits the memtable.
+    pub write_buffer_manager: Option<Arc<WriteBufferManager>>,
     /// Frozen memtables allowed to wait for flush before writes stop. Default 2.
     pub max_immutable_memtables: usize,
     /// Uncompressed size of a data block. Default 4 KiB.
@@ -108,6 +113,7 @@ impl Default for Options {
             error_if_exists: false,
             paranoid_checks: false,
             write_buffer_size: 64 << 20,
+            write_buffer_manager: None,
             max_immutable_memtables: 2,
             block_size: 4096,
             block_restart_interval: 16,
@@ -140,6 +146,7 @@ impl fmt::Debug for Options {
             .field("error_if_exists", &self.error_if_exists)
             .field("paranoid_checks", &self.paranoid_checks)
             .field("write_buffer_size", &self.write_buffer_size)
+            .field("write_buffer_manager", &self.write_buffer_manager.as_ref().map(|m| m.budget()))
             .field("max_immutable_memtables", &self.max_immutable_memtables)
             .field("block_size", &self.block_size)
             .field("compression", &self.compression)

@@ -17,7 +17,7 @@ fn set(q: &[u8], value: &[u8]) -> Mutation {
             family_name: "cf".into(),
             column_qualifier: q.to_vec(),
             timestamp_micros: 1000,
-            value: value.to_vec(),
+            value: value.to_vec().into(),
         })),
     }
 }

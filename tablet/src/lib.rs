@@ -37,7 +37,7 @@
 //!         family_name: "cf".into(),
 //!         column_qualifier: b"greeting".to_vec(),
 //!         timestamp_micros: -1, // server time
-//!         value: b"hello".to_vec(),
+//!         value: b"hello".to_vec().into(), // bytes::Bytes: shared, not copied
 //!     })),
 //! };
 //! t.mutate_row(b"row-1", &[set])?;

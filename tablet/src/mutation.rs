@@ -216,7 +216,7 @@ pub fn append_row(
             Some(Kind::SetCell(s)) => {
                 let ts = if s.timestamp_micros == SERVER_TIME { server_ts } else { s.timestamp_micros };
                 let key = encode_cell_key(row, s.family_name.as_bytes(), &s.column_qualifier, ts);
-                pending.writes.insert(key, Some(s.value.as_slice()));
+                pending.writes.insert(key, Some(&s.value[..]));
             }
             Some(Kind::DeleteFromColumn(mutation::DeleteFromColumn { family_name, column_qualifier, time_range })) => {
                 let range = column_key_range(row, family_name.as_bytes(), column_qualifier);
@@ -256,7 +256,7 @@ mod tests {
                 family_name: fam.into(),
                 column_qualifier: q.into(),
                 timestamp_micros: ts,
-                value: b"v".to_vec(),
+                value: bytes::Bytes::from_static(b"v"),
             })),
         }
     }

@@ -265,7 +265,26 @@ impl Tablet {
     }
 
     /// Flushes and closes the engine; later calls fail with the engine's `Closed` error.
+    /// Logs (at `info`) what the engine did while this tablet was open: bytes written,
+    /// write amplification, flushes, compactions and write stalls.
     pub fn close(&self) -> Result<()> {
+        let s = self.db.stats();
+        if s.user_bytes_written > 0 {
+            tracing::info!(
+                dir = %self.db.path().display(),
+                user_mb = s.user_bytes_written >> 20,
+                write_amplification = format_args!("{:.2}", s.write_amplification()),
+                flushes = s.flushes,
+                compactions = s.compactions,
+                compaction_read_mb = s.compaction_bytes_read >> 20,
+                compaction_written_mb = s.compaction_bytes_written >> 20,
+                trivial_moves = s.trivial_moves,
+                stall_ms = s.stall_micros / 1000,
+                stalls = s.stall_count,
+                slowdowns = s.slowdown_count,
+                "tablet engine closing"
+            );
+        }
         Ok(self.db.close()?)
     }
 }

@@ -48,7 +48,7 @@ fn mutate_row_request_field_numbers() {
     assert_eq!(m.authorized_view_name, "view");
     let Some(Kind::SetCell(s)) = &m.mutations[0].mutation else { panic!("{m:?}") };
     assert_eq!(
-        (s.family_name.as_str(), s.column_qualifier.as_slice(), s.timestamp_micros, s.value.as_slice()),
+        (s.family_name.as_str(), s.column_qualifier.as_slice(), s.timestamp_micros, &s.value[..]),
         ("fam", &b"qual"[..], 1000, &b"val"[..])
     );
 

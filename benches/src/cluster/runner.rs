@@ -105,23 +105,24 @@ struct Worker {
 }
 
 impl Worker {
-    fn value(&mut self, len: usize) -> Vec<u8> {
-        self.values.generate(len).to_vec()
+    /// The next value, copied once out of the pool (the mutation then shares it).
+    fn value(&mut self, len: usize) -> bytes::Bytes {
+        bytes::Bytes::copy_from_slice(self.values.generate(len))
     }
 
     fn paper_row(&mut self, size: usize) -> Vec<Mutation> {
-        vec![mutation::set_cell(FAMILY, PAPER_COLUMN, -1, &self.value(size))]
+        vec![mutation::set_cell_shared(FAMILY, PAPER_COLUMN, -1, self.value(size))]
     }
 
     fn ycsb_record(&mut self) -> Vec<Mutation> {
         (0..FIELDS)
-            .map(|f| mutation::set_cell(FAMILY, format!("field{f}").as_bytes(), -1, &self.value(FIELD_BYTES)))
+            .map(|f| mutation::set_cell_shared(FAMILY, format!("field{f}").as_bytes(), -1, self.value(FIELD_BYTES)))
             .collect()
     }
 
     fn ycsb_field(&mut self) -> Vec<Mutation> {
         let f = self.rng.uniform(FIELDS as u64);
-        vec![mutation::set_cell(FAMILY, format!("field{f}").as_bytes(), -1, &self.value(FIELD_BYTES))]
+        vec![mutation::set_cell_shared(FAMILY, format!("field{f}").as_bytes(), -1, self.value(FIELD_BYTES))]
     }
 
     async fn write(&mut self, store: &Store, key: &[u8], m: Vec<Mutation>, kind: OpKind) {

@@ -368,6 +368,7 @@ impl DbInner {
             stall_micros: Counters::get(&c.stall_micros),
             stall_count: Counters::get(&c.stall_count),
             slowdown_count: Counters::get(&c.slowdown_count),
+            budget_flushes: Counters::get(&c.budget_flushes),
             block_cache_hits: bc.hits(),
             block_cache_misses: bc.misses(),
             block_cache_usage: bc.usage() as u64,

@@ -146,7 +146,7 @@ pub(crate) fn open(dir: &Path, opts: Options) -> Result<Arc<DbInner>> {
         writers_queued: Default::default(),
         log: Mutex::new(LogState { writer: None, number: 0, last_seq: versions.last_sequence }),
         state: Mutex::new(State {
-            mem: Arc::new(MemTable::new()),
+            mem: Arc::new(MemTable::with_budget(opts.write_buffer_manager.clone())),
             mem_log_number: 0,
             imm: Vec::new(),
             sv: Arc::new(SuperVersion {

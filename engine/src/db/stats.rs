@@ -22,6 +22,7 @@ pub(crate) struct Counters {
     pub stall_micros: AtomicU64,
     pub stall_count: AtomicU64,
     pub slowdown_count: AtomicU64,
+    pub budget_flushes: AtomicU64,
 }
 
 impl Counters {
@@ -79,6 +80,9 @@ pub struct DbStats {
     pub stall_count: u64,
     /// Times a writer was delayed by the level-0 slowdown trigger.
     pub slowdown_count: u64,
+    /// Memtables frozen before they were full because the shared write buffer budget
+    /// (`Options::write_buffer_manager`) was used up.
+    pub budget_flushes: u64,
     /// Block cache lookups that hit.
     pub block_cache_hits: u64,
     /// Block cache lookups that missed.
@@ -142,8 +146,9 @@ impl fmt::Display for DbStats {
         )?;
         writeln!(
             f,
-            "flush: {} x, {:.2} MB; compaction: {} x (+{} moves), read {:.2} MB, wrote {:.2} MB",
+            "flush: {} x ({} for the shared budget), {:.2} MB; compaction: {} x (+{} moves), read {:.2} MB, wrote {:.2} MB",
             self.flushes,
+            self.budget_flushes,
             self.flush_bytes_written as f64 / 1048576.0,
             self.compactions,
             self.trivial_moves,

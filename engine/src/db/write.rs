@@ -294,7 +294,15 @@ fn make_room(db: &Arc<DbInner>, log: &mut LogState, mut force: bool) -> Result<(
             return Ok(());
         }
         if !force && st.mem.approximate_memory_usage() < opts.write_buffer_size {
-            return Ok(());
+            // A shared memtable budget may ask for an early freeze (see `write_buffer`).
+            let over_budget = opts.write_buffer_manager.as_ref().is_some_and(|m| m.should_flush());
+            // Never stall for the budget: with flushes already queued up to the limit (or
+            // level 0 at its stop trigger) the memtable keeps taking writes until it is full.
+            let backed_up = st.imm.len() >= opts.max_immutable_memtables || l0 >= opts.l0_stop_trigger;
+            if !over_budget || st.mem.is_empty() || backed_up {
+                return Ok(());
+            }
+            Counters::add(&db.counters.budget_flushes, 1);
         }
         if st.imm.len() >= opts.max_immutable_memtables || l0 >= opts.l0_stop_trigger {
             let t = Instant::now();
@@ -323,7 +331,8 @@ fn make_room(db: &Arc<DbInner>, log: &mut LogState, mut force: bool) -> Result<(
         log.writer = Some(writer);
         log.number = number;
         let mut st = db.state.lock();
-        let old = std::mem::replace(&mut st.mem, Arc::new(MemTable::new()));
+        let old = std::mem::replace(&mut st.mem, Arc::new(MemTable::with_budget(opts.write_buffer_manager.clone())));
+        old.freeze();
         let old_log = std::mem::replace(&mut st.mem_log_number, number);
         st.imm.push(Frozen { mem: old, log_number: old_log });
         DbInner::install_super_version(&mut st, None);

@@ -19,9 +19,11 @@ mod tests;
 
 pub use iter::MemTableIterator;
 
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::Arc;
 
 use crate::keys::{pack_tag, SequenceNumber, ValueKind, MAX_SEQUENCE};
+use crate::write_buffer::{WriteBufferManager, CHARGE_STEP};
 use skiplist::{SkipList, Target};
 
 /// What a memtable knows about a key at a sequence number.
@@ -37,6 +39,13 @@ pub enum MemGet<'a> {
 /// An in-memory sorted table of recent writes. `Send + Sync`; see the module docs.
 pub struct MemTable {
     list: SkipList,
+    /// The shared budget this memtable's memory is charged to, if any.
+    budget: Option<Arc<WriteBufferManager>>,
+    /// Bytes charged to `budget` so far (a multiple of `CHARGE_STEP`). Relaxed: only the
+    /// single inserter and `Drop` touch it.
+    charged: AtomicUsize,
+    /// Set by `freeze`; Relaxed, read by `Drop` (which has exclusive access).
+    frozen: AtomicBool,
 }
 
 impl Default for MemTable {
@@ -45,10 +54,34 @@ impl Default for MemTable {
     }
 }
 
+impl Drop for MemTable {
+    fn drop(&mut self) {
+        if let Some(b) = &self.budget {
+            b.release(*self.charged.get_mut(), *self.frozen.get_mut());
+        }
+    }
+}
+
 impl MemTable {
     /// An empty memtable.
     pub fn new() -> MemTable {
-        MemTable { list: SkipList::new() }
+        MemTable::with_budget(None)
+    }
+
+    /// An empty memtable whose memory is charged to `budget` (see [`crate::write_buffer`])
+    /// until it drops.
+    pub fn with_budget(budget: Option<Arc<WriteBufferManager>>) -> MemTable {
+        MemTable { list: SkipList::new(), budget, charged: AtomicUsize::new(0), frozen: AtomicBool::new(false) }
+    }
+
+    /// Marks the memtable as no longer the active one: its charge counts as immutable
+    /// memory from now on. Call once, after its last `add`.
+    pub fn freeze(&self) {
+        if let Some(b) = &self.budget {
+            if !self.frozen.swap(true, Ordering::Relaxed) {
+                b.freeze(self.charged.load(Ordering::Relaxed));
+            }
+        }
     }
 
     /// Adds an entry: `user_key` at `seq` records `kind` (with `value`; empty for deletions).
@@ -60,6 +93,15 @@ impl MemTable {
     pub fn add(&self, seq: SequenceNumber, kind: ValueKind, user_key: &[u8], value: &[u8]) {
         debug_assert!(seq <= MAX_SEQUENCE);
         self.list.insert(user_key, pack_tag(seq.min(MAX_SEQUENCE), kind), value);
+        if let Some(b) = &self.budget {
+            let used = self.list.memory_usage();
+            let charged = self.charged.load(Ordering::Relaxed);
+            if used >= charged + CHARGE_STEP {
+                let step = (used - charged) / CHARGE_STEP * CHARGE_STEP;
+                self.charged.fetch_add(step, Ordering::Relaxed);
+                b.charge(step);
+            }
+        }
     }
 
     /// The newest entry for `user_key` with sequence `<= seq`: `Some(Found(value))`,

@@ -148,6 +148,9 @@ fn model_random_operations() {
                 Vec::new()
             } else if seed == 3 && op % 500 == 7 {
                 vec![seed as u8; 300 << 10] // bigger than a quarter chunk: a chunk of its own
+            } else if rng.below(4) == 0 {
+                // Around the inline limit and past it: stored in the value arena.
+                rng.bytes(200, b"0123456789")
             } else {
                 rng.bytes(20, b"0123456789")
             };
@@ -222,6 +225,29 @@ fn memory_usage_grows_with_inserts() {
 }
 
 #[test]
+fn values_inline_and_apart_read_back_exactly() {
+    use super::skiplist::INLINE_VALUE_MAX;
+    // Every length around the inline limit, in random key order so the nodes and the value
+    // arena fill in different orders; empty values and one bigger than a chunk too.
+    let lens: Vec<usize> = (0..=INLINE_VALUE_MAX + 3).chain([1000, 4096, 2 << 20]).collect();
+    let mem = Arc::new(MemTable::new());
+    let mut model = Model::new();
+    let mut rng = Rng::new(77);
+    for (i, &len) in lens.iter().enumerate() {
+        let user = format!("{:04}", rng.below(10_000)).into_bytes();
+        let value: Vec<u8> = (0..len).map(|j| (j * 31 + i) as u8).collect();
+        let seq = i as u64 + 1;
+        mem.add(seq, ValueKind::Value, &user, &value);
+        assert_eq!(mem.get(&user, seq), Some(MemGet::Found(&value[..])), "length {len}");
+        model.insert((user, Reverse(pack_tag(seq, ValueKind::Value))), value);
+    }
+    check(&mem, &model, &mut rng, lens.len() as u64, b"0123456789");
+    // Out-of-line values are counted in the memory usage like inline ones.
+    let payload: usize = lens.iter().sum();
+    assert!(mem.approximate_memory_usage() >= payload, "{} < {payload}", mem.approximate_memory_usage());
+}
+
+#[test]
 fn get_sees_newest_visible_version() {
     let mem = MemTable::new();
     mem.add(10, ValueKind::Value, b"k", b"v10");
@@ -262,7 +288,9 @@ fn concurrent_key(i: u64, keys: u64) -> Vec<u8> {
 
 fn concurrent_value(i: u64) -> Vec<u8> {
     let mut v = i.to_le_bytes().to_vec();
-    v.resize(8 + (i % 13) as usize, b'.');
+    // Some values past the inline limit, so readers also follow value addresses.
+    let pad = if i % 5 == 0 { 100 + i % 300 } else { i % 13 };
+    v.resize(8 + pad as usize, b'.');
     v
 }
 

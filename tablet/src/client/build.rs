@@ -17,12 +17,18 @@ pub mod mutation {
 
     /// Sets one cell; `timestamp_micros = -1` asks for server time.
     pub fn set_cell(family: &str, qualifier: &[u8], timestamp_micros: i64, value: &[u8]) -> Mutation {
+        set_cell_shared(family, qualifier, timestamp_micros, bytes::Bytes::copy_from_slice(value))
+    }
+
+    /// [`set_cell`] with a value the mutation shares instead of copying (a slice of a
+    /// bigger buffer, or a value also kept elsewhere).
+    pub fn set_cell_shared(family: &str, qualifier: &[u8], timestamp_micros: i64, value: bytes::Bytes) -> Mutation {
         Mutation {
             mutation: Some(Kind::SetCell(m::SetCell {
                 family_name: family.into(),
                 column_qualifier: qualifier.to_vec(),
                 timestamp_micros,
-                value: value.to_vec(),
+                value,
             })),
         }
     }

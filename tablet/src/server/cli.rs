@@ -36,6 +36,13 @@ pub struct Args {
     /// Block cache shared by all tablets, in MiB.
     #[arg(long, default_value_t = 256)]
     pub cache_mb: usize,
+    /// Each tablet's memtable is flushed when it reaches this many MiB.
+    #[arg(long, default_value_t = 64, value_parser = clap::value_parser!(u64).range(1..=1 << 20))]
+    pub memtable_mb: u64,
+    /// The memtables of all tablets together are kept near this many MiB: past it, a tablet
+    /// being written flushes its memtable early (0: no shared limit).
+    #[arg(long, default_value_t = 512)]
+    pub memtables_total_mb: usize,
     /// Split a tablet once it passes this many MiB (0: never).
     #[arg(long, default_value_t = 512)]
     pub split_mb: u64,
@@ -83,6 +90,8 @@ pub async fn run(args: Args, shutdown: impl Future<Output = ()> + Send) -> Resul
     config.master = args.master;
     config.advertise = args.advertise;
     config.cache_bytes = args.cache_mb << 20;
+    config.write_buffer_bytes = usize::try_from(args.memtable_mb << 20).unwrap_or(usize::MAX);
+    config.memtable_budget_bytes = args.memtables_total_mb << 20;
     config.split_bytes = args.split_mb << 20;
     config.sync_writes = args.sync;
     config.limits.max_message_bytes = args.max_message_mb << 20;

@@ -155,6 +155,9 @@ pub struct ServerConfig {
     pub background_threads: usize,
     /// Memtable size of each tablet.
     pub write_buffer_bytes: usize,
+    /// The memtables of all tablets together are kept near this size (a shared
+    /// `engine::WriteBufferManager`); 0: no shared limit.
+    pub memtable_budget_bytes: usize,
     /// A tablet past this size is split (0: never); a static table may set its own.
     pub split_bytes: u64,
     /// fsync every write before acknowledging it.
@@ -182,7 +185,8 @@ impl ServerConfig {
             cache_bytes: 256 << 20,
             max_open_files: 5000,
             background_threads: 2,
-            write_buffer_bytes: 16 << 20,
+            write_buffer_bytes: 64 << 20,
+            memtable_budget_bytes: 512 << 20,
             split_bytes: 512 << 20,
             sync_writes: false,
             limits: Limits::default(),

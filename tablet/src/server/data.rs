@@ -52,7 +52,8 @@ pub(crate) fn table_of<'a>(table_name: &'a str, view_name: &str) -> Result<&'a s
 }
 
 /// Checks a row key against the limits: non-empty, not too long.
-pub(crate) fn check_row_key(limits: &Limits, key: &[u8], what: &str) -> Result<(), String> {
+/// `what` names the request part in the message (only formatted when the check fails).
+pub(crate) fn check_row_key(limits: &Limits, key: &[u8], what: impl std::fmt::Display) -> Result<(), String> {
     if key.is_empty() {
         return Err(format!("{what}: row key must not be empty"));
     }
@@ -237,11 +238,10 @@ impl Bigtable for DataService {
                 let mut statuses: Vec<Option<Status>> = vec![None; req.entries.len()];
                 let mut valid: Vec<usize> = Vec::new();
                 for (i, entry) in req.entries.iter().enumerate() {
-                    let what = format!("entry {i}");
-                    statuses[i] = match check_row_key(&limits, &entry.row_key, &what) {
+                    statuses[i] = match check_row_key(&limits, &entry.row_key, format_args!("entry {i}")) {
                         Err(m) => Some(Status::invalid_argument(m)),
                         Ok(()) if entry.mutations.is_empty() => {
-                            Some(Status::invalid_argument(format!("{what}: no mutations given")))
+                            Some(Status::invalid_argument(format!("entry {i}: no mutations given")))
                         }
                         Ok(()) => {
                             valid.push(i);

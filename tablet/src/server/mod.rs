@@ -43,7 +43,7 @@ use std::future::Future;
 use std::sync::Arc;
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
-use engine::{BackgroundPool, BlockCache, TableCache, WriteOptions};
+use engine::{BackgroundPool, BlockCache, TableCache, WriteBufferManager, WriteOptions};
 use parking_lot::Mutex;
 use tokio::net::TcpListener;
 use tonic::transport::server::TcpIncoming;
@@ -150,6 +150,8 @@ impl TabletServer {
             table_cache: Some(Arc::new(TableCache::new(config.max_open_files))),
             background_pool: Some(BackgroundPool::new(config.background_threads.max(1))),
             write_buffer_size: config.write_buffer_bytes,
+            write_buffer_manager: (config.memtable_budget_bytes > 0)
+                .then(|| Arc::new(WriteBufferManager::new(config.memtable_budget_bytes))),
             ..engine::Options::default()
         };
         let tablet_options = TabletOptions {

@@ -52,7 +52,7 @@ pub(crate) fn read_rows(shared: Arc<Shared>, req: ReadRowsRequest) -> Result<Rea
     let rows = req.rows.unwrap_or_default();
     for (i, key) in rows.row_keys.iter().enumerate() {
         if !key.is_empty() {
-            check_row_key(&shared.config.limits, key, &format!("rows.row_keys[{i}]"))
+            check_row_key(&shared.config.limits, key, format_args!("rows.row_keys[{i}]"))
                 .map_err(Status::invalid_argument)?;
         }
     }

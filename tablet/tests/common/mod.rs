@@ -14,7 +14,7 @@ pub fn set(family: &str, qualifier: &[u8], ts: i64, value: &[u8]) -> Mutation {
             family_name: family.into(),
             column_qualifier: qualifier.to_vec(),
             timestamp_micros: ts,
-            value: value.to_vec(),
+            value: value.to_vec().into(),
         })),
     }
 }
