@@ -33,6 +33,11 @@ struct Args {
     /// `reencode` (rows decoded and encoded again).
     #[arg(long, default_value = "forward")]
     read_path: ReadPath,
+    /// Concurrent single-row calls (MutateRow, one-key ReadRows) of a table are combined
+    /// into bulk calls to the tablet servers, at most this many under way per table; 0
+    /// sends each call on alone.
+    #[arg(long, default_value_t = 1)]
+    coalesce_flights: usize,
     /// Largest gRPC message, either direction, in MiB.
     #[arg(long, default_value_t = 256)]
     max_message_mb: usize,
@@ -42,6 +47,7 @@ async fn run(args: Args) -> Result<(), String> {
     let mut config = GatewayConfig::new(&args.master);
     config.client.retry_deadline = Duration::from_millis(args.retry_ms);
     config.read_path = args.read_path;
+    config.coalesce_flights = args.coalesce_flights;
     config.max_message_bytes = args.max_message_mb.saturating_mul(1 << 20);
     let listener = tokio::net::TcpListener::bind(&args.listen)
         .await

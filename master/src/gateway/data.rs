@@ -6,7 +6,9 @@
 //! | `ReadRows` | the tablets covering the row set, one after another in key order (descending when `reversed`), `rows_limit` counted across them; each server's whole-row messages passed on ([`ReadPath::Forward`]) or decoded and encoded again ([`ReadPath::Reencode`]) |
 //! | `MutateRows` | entries grouped by server and sent to the servers concurrently; one status per entry, at the entry's index in this request |
 //! | `SampleRowKeys` | every server holding the table asked once; the samples joined in key order with offsets accumulated |
-//! | `MutateRow`, `CheckAndMutateRow`, `ReadModifyWriteRow` | the row's server |
+//! | `MutateRow` | the row's server; concurrent ones to one table combined into a `MutateRows` ([`super::coalesce`]) |
+//! | `ReadRows` of one row key | concurrent ones to one table with one filter combined into a `ReadRows` of all their keys, each caller's row encoded for it ([`super::coalesce`]) |
+//! | `CheckAndMutateRow`, `ReadModifyWriteRow` | the row's server |
 //! | `PingAndWarm` | answered here (the instance name is checked) |
 //!
 //! A tablet that moves or splits during a call answers "not serving"; the client refreshes
@@ -20,6 +22,7 @@
 //! so when asked where the table's tablets are).
 
 use std::pin::Pin;
+use std::sync::Arc;
 
 use tablet::chunks::{ChunkEncoder, ChunkLimits};
 use tablet::client::{Client, ClientError, ResponseReader, Table};
@@ -27,7 +30,7 @@ use tablet::proto::bigtable::bigtable_server::Bigtable;
 use tablet::proto::bigtable::{
     mutate_rows_response, CheckAndMutateRowRequest, CheckAndMutateRowResponse, MutateRowRequest, MutateRowResponse,
     MutateRowsRequest, MutateRowsResponse, PingAndWarmRequest, PingAndWarmResponse, ReadModifyWriteRowRequest,
-    ReadModifyWriteRowResponse, ReadRowsRequest, ReadRowsResponse, SampleRowKeysRequest, SampleRowKeysResponse,
+    ReadModifyWriteRowResponse, ReadRowsRequest, ReadRowsResponse, Row, SampleRowKeysRequest, SampleRowKeysResponse,
 };
 use tablet::proto::google::rpc::Status as RpcStatus;
 use tokio::sync::mpsc;
@@ -36,6 +39,7 @@ use tokio_stream::Stream;
 use tonic::{Code, Request, Response, Status};
 use tracing::debug;
 
+use super::coalesce::Coalescer;
 use super::ReadPath;
 use crate::names;
 
@@ -51,12 +55,21 @@ pub struct DataService {
     /// Locates and routes; its location cache is the gateway's only state.
     client: Client,
     read_path: ReadPath,
+    /// Combines concurrent single-row calls ([`Coalescer`]); `None` sends each alone.
+    coalescer: Option<Arc<Coalescer>>,
 }
 
 impl DataService {
-    /// The service, routing through `client`.
+    /// The service, routing through `client`, each call sent on alone.
     pub fn new(client: Client, read_path: ReadPath) -> Self {
-        DataService { client, read_path }
+        DataService { client, read_path, coalescer: None }
+    }
+
+    /// Combines concurrent `MutateRow`s and one-key `ReadRow`s into bulk calls with at most
+    /// `flights` bulk calls per table under way (see [`super::coalesce`]); 0 turns it off.
+    pub fn with_coalescing(mut self, flights: usize) -> Self {
+        self.coalescer = (flights > 0).then(|| Arc::new(Coalescer::new(flights)));
+        self
     }
 
     /// The table a request names, checked (the view check mirrors a tablet server's).
@@ -171,6 +184,17 @@ async fn reencode_rows(
     Ok(ReceiverStream::new(rx))
 }
 
+/// One row (or none) as a ReadRows answer, encoded as the tablet servers encode rows.
+fn encode_row(row: Option<Row>, reversed: bool) -> Result<ResponseStream<ReadRowsResponse>, Status> {
+    let mut messages = Vec::new();
+    if let Some(row) = row {
+        let mut encoder = ChunkEncoder::new(ChunkLimits::default()).reversed(reversed);
+        messages = encoder.push_row(&row).map_err(|e| Status::internal(e.to_string()))?;
+        messages.extend(encoder.finish());
+    }
+    Ok(Box::pin(tokio_stream::iter(messages.into_iter().map(Ok))))
+}
+
 #[tonic::async_trait]
 impl Bigtable for DataService {
     type ReadRowsStream = ResponseStream<ReadRowsResponse>;
@@ -183,6 +207,14 @@ impl Bigtable for DataService {
         }
         let limit = u64::try_from(req.rows_limit).ok().filter(|&l| l > 0);
         debug!(table = %req.table_name, reversed = req.reversed, ?limit, "read rows");
+        if let Some(c) = &self.coalescer {
+            // A one-key read (any limit is at least its one row) joins other callers' reads.
+            let rows = req.rows.as_ref();
+            if let Some([key]) = rows.filter(|r| r.row_ranges.is_empty()).map(|r| r.row_keys.as_slice()) {
+                let row = c.read_row(&table, key.clone(), req.filter).await?;
+                return Ok(Response::new(encode_row(row, req.reversed)?));
+            }
+        }
         let stream = match self.read_path {
             ReadPath::Forward => forward_rows(&table, req, limit).await?,
             ReadPath::Reencode => Box::pin(reencode_rows(&table, req, limit).await?),
@@ -209,7 +241,10 @@ impl Bigtable for DataService {
     async fn mutate_row(&self, request: Request<MutateRowRequest>) -> Result<Response<MutateRowResponse>, Status> {
         let req = request.into_inner();
         let table = self.table(&req.table_name, &req.authorized_view_name)?;
-        table.mutate_row(&req.row_key, req.mutations).await.map_err(client_status)?;
+        match &self.coalescer {
+            Some(c) => c.mutate_row(&table, req.row_key, req.mutations).await?,
+            None => table.mutate_row(&req.row_key, req.mutations).await.map_err(client_status)?,
+        }
         Ok(Response::new(MutateRowResponse {}))
     }
 

@@ -12,6 +12,8 @@
 //!   tablets through the master and caches them. A read spanning tablets is the tablet
 //!   servers' own whole-row messages passed on tablet after tablet ([`ReadPath::Forward`]),
 //!   or rows decoded and encoded again ([`ReadPath::Reencode`], kept for comparison).
+//! - [`coalesce`]: concurrent single-row writes and reads of a table combined into bulk
+//!   calls to the tablet servers (each caller still gets its own answer).
 //! - [`admin`]: every admin RPC forwarded to the master unchanged; failures to reach it are
 //!   `UNAVAILABLE`.
 //!
@@ -20,6 +22,7 @@
 //! until its shutdown future completes (tests bind port 0).
 
 pub mod admin;
+pub mod coalesce;
 pub mod data;
 
 use std::future::Future;
@@ -70,6 +73,10 @@ pub struct GatewayConfig {
     pub client: ClientOptions,
     /// How ReadRows answers are passed on.
     pub read_path: ReadPath,
+    /// Concurrent single-row calls (`MutateRow`, one-key `ReadRows`) of a table are
+    /// combined into bulk calls, with at most this many bulk calls per table under way
+    /// ([`coalesce`]); 0 sends every call on alone.
+    pub coalesce_flights: usize,
     /// Largest gRPC message accepted or sent, either direction.
     pub max_message_bytes: usize,
     /// After the shutdown signal, how long calls in flight may go on before the
@@ -85,6 +92,7 @@ impl GatewayConfig {
             master: master.into(),
             client: ClientOptions::default(),
             read_path: ReadPath::Forward,
+            coalesce_flights: 1,
             max_message_bytes: 256 << 20,
             shutdown_grace: Duration::from_secs(2),
         }
@@ -109,13 +117,14 @@ pub async fn serve(config: GatewayConfig, listener: TcpListener, shutdown: impl 
     let max = config.max_message_bytes;
     let master_admin =
         BigtableTableAdminClient::new(channel).max_decoding_message_size(max).max_encoding_message_size(max);
-    let data = BigtableServer::new(data::DataService::new(client, config.read_path))
-        .max_decoding_message_size(max)
-        .max_encoding_message_size(max);
+    let data =
+        BigtableServer::new(data::DataService::new(client, config.read_path).with_coalescing(config.coalesce_flights))
+            .max_decoding_message_size(max)
+            .max_encoding_message_size(max);
     let admin = BigtableTableAdminServer::new(admin::AdminProxy::new(master_admin))
         .max_decoding_message_size(max)
         .max_encoding_message_size(max);
-    info!(%addr, master = %config.master, read_path = ?config.read_path, "gateway serving");
+    info!(%addr, master = %config.master, read_path = ?config.read_path, coalesce_flights = config.coalesce_flights, "gateway serving");
     let (drain_tx, drain_rx) = oneshot::channel::<()>();
     let mut server = tokio::spawn(
         tonic::transport::Server::builder().add_service(data).add_service(admin).serve_with_incoming_shutdown(

@@ -456,6 +456,7 @@ impl Table {
             // Group the pending entries by server.
             let mut by_server: HashMap<String, Vec<usize>> = HashMap::new();
             let mut last_err = None;
+            let mut retry = Vec::new();
             for &i in &pending {
                 let row = &entries[i].0;
                 let mut end = row.clone();
@@ -465,7 +466,11 @@ impl Table {
                         let address = locs.first().map(|l| l.address.clone()).unwrap_or_default();
                         by_server.entry(address).or_default().push(i);
                     }
-                    Err(ClientError::Status(s)) if is_transient(&s) => last_err = Some(ClientError::Status(s)),
+                    // Not located yet (a tablet being assigned): try the entry again.
+                    Err(ClientError::Status(s)) if is_transient(&s) => {
+                        retry.push(i);
+                        last_err = Some(ClientError::Status(s));
+                    }
                     Err(e) => return Err(e),
                 }
             }
@@ -496,7 +501,6 @@ impl Table {
                     (idx, outcome)
                 });
             }
-            let mut retry = Vec::new();
             while let Some(joined) = tasks.join_next().await {
                 let (idx, outcome) = joined.map_err(|e| Status::internal(format!("mutate_rows task failed: {e}")))?;
                 match outcome {
