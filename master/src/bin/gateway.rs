@@ -33,9 +33,8 @@ struct Args {
     /// `reencode` (rows decoded and encoded again).
     #[arg(long, default_value = "forward")]
     read_path: ReadPath,
-    /// Concurrent single-row calls (MutateRow, one-key ReadRows) of a table are combined
-    /// into bulk calls to the tablet servers, at most this many under way per table; 0
-    /// sends each call on alone.
+    /// Concurrent MutateRow calls of a table are combined into MutateRows calls to the
+    /// tablet servers, at most this many under way per table; 0 sends each call on alone.
     #[arg(long, default_value_t = 1)]
     coalesce_flights: usize,
     /// Largest gRPC message, either direction, in MiB.

@@ -1,28 +1,27 @@
-//! Concurrent single-row calls combined into bulk calls to the tablet servers.
+//! Concurrent single-row writes combined into bulk calls to the tablet servers.
 //!
-//! Through the gateway, each single-row call costs a whole gRPC server's work here plus a
-//! client call to the tablet server, about what the tablet server itself spends on it. When
-//! many callers write or read single rows at once, the gateway instead sends their rows
-//! together: the `MutateRow`s of one table as one `MutateRows` (the client library groups
-//! its entries by server), the single-key `ReadRows` of one table with the same filter as
-//! one `ReadRows` of all their keys. Each caller still gets exactly the answer its own call
-//! would have had:
-//!
-//! - A `MutateRows` entry is applied atomically to its row, as a `MutateRow` is, and has its
-//!   own status, which becomes the caller's status. Entries whose tablet moved are retried
-//!   by the client library as a single call would be.
-//! - A row filter works on each row alone, so the rows of a many-key read through the
-//!   filter are the rows each one-key read returns. The caller gets its row (or nothing)
-//!   encoded as the servers encode rows.
+//! Through the gateway, each `MutateRow` costs a whole gRPC server's work here plus a client
+//! call to the tablet server, about what the tablet server itself spends on it. When many
+//! callers write single rows of one table at once, the gateway instead sends their rows
+//! together, as one `MutateRows` (the client library groups its entries by server). Each
+//! caller still gets exactly the answer its own call would have had: a `MutateRows` entry
+//! is applied atomically to its row, as a `MutateRow` is, and has its own status, which
+//! becomes the caller's status; entries whose tablet moved are retried by the client
+//! library as a single call would be.
 //!
 //! # When calls are combined (no timer, no added wait at low load)
-//! Each table (and, for reads, each filter) has a *lane*. A call joins its lane's queue; if
-//! fewer than `flights` bulk calls of that lane are under way, a new one starts at once with
-//! everything queued. Otherwise the call waits for a bulk call to finish, and that one
-//! takes everything that queued meanwhile (up to [`MAX_ROWS`] rows and [`MAX_BYTES`] of
-//! values). A lone caller's call therefore goes out alone and at once; under load, calls
-//! batch themselves by as many as arrive during one round trip — group commit, applied to
-//! RPCs.
+//! Each table has a *lane*. A call joins its lane's queue; if fewer than `flights` bulk
+//! calls of that lane are under way, a new one starts at once with everything queued.
+//! Otherwise the call waits for a bulk call to finish, and that one takes everything that
+//! queued meanwhile (up to [`MAX_ROWS`] rows and [`MAX_BYTES`] of values). A lone caller's
+//! call therefore goes out alone and at once; under load, calls batch themselves by as many
+//! as arrive during one round trip — group commit, applied to RPCs.
+//!
+//! Reads are not combined: combining one-key `ReadRows` the same way (one `ReadRows` of
+//! all the keys, each caller's row encoded again for it) was built and measured, and the
+//! gateway's single-row read throughput did not change (its cost there is serving each
+//! caller's streaming call, not the calls to the servers), while the forwarded path passes
+//! the servers' messages on without decoding them.
 //!
 //! Thread safety: a lane's queue is behind a `parking_lot::Mutex` held only to push or take
 //! jobs (never across an await); results travel back on one `oneshot` per call.
@@ -32,11 +31,9 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 
 use parking_lot::Mutex;
-use prost::Message;
-use tablet::client::build::rows;
 use tablet::client::Table;
 use tablet::proto::bigtable::mutation::Mutation as Kind;
-use tablet::proto::bigtable::{Mutation, Row, RowFilter};
+use tablet::proto::bigtable::Mutation;
 use tokio::sync::oneshot;
 use tonic::Status;
 
@@ -186,71 +183,22 @@ impl Flight<WriteJob, ()> for WriteFlight {
     }
 }
 
-/// One caller's one-row read.
-struct ReadJob {
-    key: Vec<u8>,
-}
-
-/// Reads a batch of row keys through one filter with one `ReadRows`.
-struct ReadFlight {
-    table: Table,
-    filter: Option<RowFilter>,
-    stats: Arc<CoalescerStats>,
-}
-
-impl Flight<ReadJob, Option<Row>> for ReadFlight {
-    fn size(&self, job: &ReadJob) -> usize {
-        job.key.len()
-    }
-
-    async fn run(&self, batch: Batch<ReadJob, Option<Row>>) {
-        tracing::trace!(table = self.table.name(), rows = batch.len(), "combined read");
-        self.stats.bulk_calls.fetch_add(1, Ordering::Relaxed);
-        let keys: Vec<&[u8]> = batch.iter().map(|(j, _)| j.key.as_slice()).collect();
-        let mut reader = self.table.read_rows(rows::keys(keys), self.filter.clone(), None);
-        let mut found: HashMap<Vec<u8>, Row> = HashMap::new();
-        let outcome = loop {
-            match reader.next_row().await {
-                Ok(Some(row)) => {
-                    found.insert(row.key.clone(), row);
-                }
-                Ok(None) => break Ok(()),
-                Err(e) => break Err(client_status(e)),
-            }
-        };
-        for (job, tx) in batch {
-            let answer = match &outcome {
-                // Two callers may ask for the same row: the first takes it, others copy.
-                Ok(()) => Ok(found.get(&job.key).cloned()),
-                Err(s) => Err(s.clone()),
-            };
-            let _ = tx.send(answer);
-        }
-    }
-}
-
-/// A read lane: the table's name and the filter's encoding (empty for none).
-type ReadLaneKey = (String, Vec<u8>);
-
 /// What a [`Coalescer`] has done (Relaxed counters: statistics only).
 #[derive(Debug, Default)]
 pub struct CoalescerStats {
-    /// Single-row calls answered.
+    /// `MutateRow` calls answered.
     pub calls: AtomicU64,
     /// Bulk calls sent for them.
     pub bulk_calls: AtomicU64,
 }
 
-/// The gateway's combiner of single-row calls; see the module docs.
+/// The gateway's combiner of single-row writes; see the module docs.
 pub struct Coalescer {
     /// Bulk calls per lane under way at once (at least 1).
     flights: usize,
     stats: Arc<CoalescerStats>,
     writes: Lanes<String, WriteJob, ()>,
     write_flights: Mutex<HashMap<String, Arc<WriteFlight>>>,
-    /// Read lanes by table name and encoded filter.
-    reads: Lanes<ReadLaneKey, ReadJob, Option<Row>>,
-    read_flights: Mutex<HashMap<ReadLaneKey, Arc<ReadFlight>>>,
 }
 
 impl std::fmt::Debug for Coalescer {
@@ -267,8 +215,6 @@ impl Coalescer {
             stats: Arc::default(),
             writes: Lanes::new(),
             write_flights: Mutex::new(HashMap::new()),
-            reads: Lanes::new(),
-            read_flights: Mutex::new(HashMap::new()),
         }
     }
 
@@ -288,25 +234,6 @@ impl Coalescer {
             .clone();
         self.stats.calls.fetch_add(1, Ordering::Relaxed);
         submit(self.writes.lane(name), flight, self.flights, WriteJob { row, mutations }).await
-    }
-
-    /// The row `key` of `table` through `filter` (`None` when it has no cells the filter
-    /// keeps), combined with other callers' one-row reads of the table with the same filter.
-    pub async fn read_row(
-        &self,
-        table: &Table,
-        key: Vec<u8>,
-        filter: Option<RowFilter>,
-    ) -> Result<Option<Row>, Status> {
-        let lane_key = (table.name().to_string(), filter.as_ref().map(Message::encode_to_vec).unwrap_or_default());
-        let flight = self
-            .read_flights
-            .lock()
-            .entry(lane_key.clone())
-            .or_insert_with(|| Arc::new(ReadFlight { table: table.clone(), filter, stats: self.stats.clone() }))
-            .clone();
-        self.stats.calls.fetch_add(1, Ordering::Relaxed);
-        submit(self.reads.lane(lane_key), flight, self.flights, ReadJob { key }).await
     }
 }
 

@@ -7,7 +7,6 @@
 //! | `MutateRows` | entries grouped by server and sent to the servers concurrently; one status per entry, at the entry's index in this request |
 //! | `SampleRowKeys` | every server holding the table asked once; the samples joined in key order with offsets accumulated |
 //! | `MutateRow` | the row's server; concurrent ones to one table combined into a `MutateRows` ([`super::coalesce`]) |
-//! | `ReadRows` of one row key | concurrent ones to one table with one filter combined into a `ReadRows` of all their keys, each caller's row encoded for it ([`super::coalesce`]) |
 //! | `CheckAndMutateRow`, `ReadModifyWriteRow` | the row's server |
 //! | `PingAndWarm` | answered here (the instance name is checked) |
 //!
@@ -30,7 +29,7 @@ use tablet::proto::bigtable::bigtable_server::Bigtable;
 use tablet::proto::bigtable::{
     mutate_rows_response, CheckAndMutateRowRequest, CheckAndMutateRowResponse, MutateRowRequest, MutateRowResponse,
     MutateRowsRequest, MutateRowsResponse, PingAndWarmRequest, PingAndWarmResponse, ReadModifyWriteRowRequest,
-    ReadModifyWriteRowResponse, ReadRowsRequest, ReadRowsResponse, Row, SampleRowKeysRequest, SampleRowKeysResponse,
+    ReadModifyWriteRowResponse, ReadRowsRequest, ReadRowsResponse, SampleRowKeysRequest, SampleRowKeysResponse,
 };
 use tablet::proto::google::rpc::Status as RpcStatus;
 use tokio::sync::mpsc;
@@ -55,7 +54,7 @@ pub struct DataService {
     /// Locates and routes; its location cache is the gateway's only state.
     client: Client,
     read_path: ReadPath,
-    /// Combines concurrent single-row calls ([`Coalescer`]); `None` sends each alone.
+    /// Combines concurrent `MutateRow`s ([`Coalescer`]); `None` sends each alone.
     coalescer: Option<Arc<Coalescer>>,
 }
 
@@ -65,8 +64,8 @@ impl DataService {
         DataService { client, read_path, coalescer: None }
     }
 
-    /// Combines concurrent `MutateRow`s and one-key `ReadRow`s into bulk calls with at most
-    /// `flights` bulk calls per table under way (see [`super::coalesce`]); 0 turns it off.
+    /// Combines concurrent `MutateRow`s into `MutateRows` with at most `flights` bulk calls
+    /// per table under way (see [`super::coalesce`]); 0 turns it off.
     pub fn with_coalescing(mut self, flights: usize) -> Self {
         self.coalescer = (flights > 0).then(|| Arc::new(Coalescer::new(flights)));
         self
@@ -184,17 +183,6 @@ async fn reencode_rows(
     Ok(ReceiverStream::new(rx))
 }
 
-/// One row (or none) as a ReadRows answer, encoded as the tablet servers encode rows.
-fn encode_row(row: Option<Row>, reversed: bool) -> Result<ResponseStream<ReadRowsResponse>, Status> {
-    let mut messages = Vec::new();
-    if let Some(row) = row {
-        let mut encoder = ChunkEncoder::new(ChunkLimits::default()).reversed(reversed);
-        messages = encoder.push_row(&row).map_err(|e| Status::internal(e.to_string()))?;
-        messages.extend(encoder.finish());
-    }
-    Ok(Box::pin(tokio_stream::iter(messages.into_iter().map(Ok))))
-}
-
 #[tonic::async_trait]
 impl Bigtable for DataService {
     type ReadRowsStream = ResponseStream<ReadRowsResponse>;
@@ -207,14 +195,6 @@ impl Bigtable for DataService {
         }
         let limit = u64::try_from(req.rows_limit).ok().filter(|&l| l > 0);
         debug!(table = %req.table_name, reversed = req.reversed, ?limit, "read rows");
-        if let Some(c) = &self.coalescer {
-            // A one-key read (any limit is at least its one row) joins other callers' reads.
-            let rows = req.rows.as_ref();
-            if let Some([key]) = rows.filter(|r| r.row_ranges.is_empty()).map(|r| r.row_keys.as_slice()) {
-                let row = c.read_row(&table, key.clone(), req.filter).await?;
-                return Ok(Response::new(encode_row(row, req.reversed)?));
-            }
-        }
         let stream = match self.read_path {
             ReadPath::Forward => forward_rows(&table, req, limit).await?,
             ReadPath::Reencode => Box::pin(reencode_rows(&table, req, limit).await?),

@@ -12,8 +12,8 @@
 //!   tablets through the master and caches them. A read spanning tablets is the tablet
 //!   servers' own whole-row messages passed on tablet after tablet ([`ReadPath::Forward`]),
 //!   or rows decoded and encoded again ([`ReadPath::Reencode`], kept for comparison).
-//! - [`coalesce`]: concurrent single-row writes and reads of a table combined into bulk
-//!   calls to the tablet servers (each caller still gets its own answer).
+//! - [`coalesce`]: concurrent single-row writes of a table combined into bulk calls to the
+//!   tablet servers (each caller still gets its own answer).
 //! - [`admin`]: every admin RPC forwarded to the master unchanged; failures to reach it are
 //!   `UNAVAILABLE`.
 //!
@@ -73,9 +73,9 @@ pub struct GatewayConfig {
     pub client: ClientOptions,
     /// How ReadRows answers are passed on.
     pub read_path: ReadPath,
-    /// Concurrent single-row calls (`MutateRow`, one-key `ReadRows`) of a table are
-    /// combined into bulk calls, with at most this many bulk calls per table under way
-    /// ([`coalesce`]); 0 sends every call on alone.
+    /// Concurrent `MutateRow`s of a table are combined into `MutateRows`, with at most
+    /// this many bulk calls per table under way ([`coalesce`]); 0 sends every call on
+    /// alone.
     pub coalesce_flights: usize,
     /// Largest gRPC message accepted or sent, either direction.
     pub max_message_bytes: usize,
