@@ -10,7 +10,7 @@
 //!
 //! # Accounting
 //! A memtable charges the manager for its arena memory as it grows (in steps of
-//! [`CHARGE_STEP`], so the shared counters are touched once per 64 KiB, not per write) and
+//! [`CHARGE_STEP`], 1 KiB, so small writes do not each touch the shared counters) and
 //! releases the charge when it is dropped, which is after its flush and after the last
 //! iterator reading it is gone. The charge counts as *mutable* while the memtable is a
 //! database's active one and as *immutable* once it is frozen.
@@ -29,7 +29,7 @@
 use std::sync::atomic::{AtomicUsize, Ordering};
 
 /// Memtable growth is charged in steps of this many bytes.
-pub(crate) const CHARGE_STEP: usize = 64 << 10;
+pub(crate) const CHARGE_STEP: usize = 1 << 10;
 
 /// A memtable memory budget shared by databases; see the module docs. Create one, put
 /// `Some(Arc<WriteBufferManager>)` in the [`crate::Options`] of every database that should

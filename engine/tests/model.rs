@@ -108,11 +108,16 @@ fn run(seed: u64) {
     let mut opts = small_options(fs);
     opts.compression = if seed % 2 == 0 { engine::Compression::Lz4 } else { engine::Compression::None };
     opts.bloom_bits_per_key = if seed % 3 == 0 { 0 } else { 10 };
+    if seed % 4 == 1 {
+        // A shared budget under the write buffer: memtables are frozen early, by the budget.
+        opts.write_buffer_manager = Some(std::sync::Arc::new(engine::WriteBufferManager::new(512)));
+    }
     let mut db = Db::open(dir, opts.clone()).unwrap();
     let mut model = Model::new();
     let mut snaps: Vec<(Snapshot, Model)> = Vec::new();
     let wo = WriteOptions::default();
     let mut flushes = 0;
+    let mut budget_flushes = 0;
     for step in 0..steps() {
         let ctx = format!("seed {seed} step {step}");
         match rng.below(100) {
@@ -175,6 +180,7 @@ fn run(seed: u64) {
                 // Reopen: snapshots do not survive.
                 snaps.clear();
                 flushes += db.stats().flushes;
+                budget_flushes += db.stats().budget_flushes;
                 db.close().unwrap();
                 drop(db);
                 db = Db::open(dir, opts.clone()).unwrap();
@@ -186,7 +192,9 @@ fn run(seed: u64) {
     let mut it = db.iter(&ReadOptions::default()).unwrap();
     assert_eq!(collect_forward(&mut it), model.into_iter().collect::<Vec<_>>(), "seed {seed}: final state");
     flushes += db.stats().flushes;
+    budget_flushes += db.stats().budget_flushes;
     assert!(flushes > 0, "seed {seed}: the workload must flush");
+    assert_eq!(budget_flushes > 0, opts.write_buffer_manager.is_some(), "seed {seed}: flushes for the budget");
 }
 
 #[test]

@@ -29,7 +29,7 @@ use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use engine::{Compression, Db, Options, ReadOptions, WriteBatch, WriteOptions};
+use engine::{Compression, Db, Options, ReadOptions, WriteBatch, WriteBufferManager, WriteOptions};
 use state::{ThreadState, Word};
 
 /// Parsed command line.
@@ -167,6 +167,8 @@ fn db_options(seed: u64, paranoid: bool) -> Options {
         max_manifest_size: 64 << 10,
         background_threads: 2,
         write_yield_micros: if rng.below(2) == 0 { 0 } else { 500 },
+        // Half the seeds freeze memtables early for a shared budget (a tablet server's way).
+        write_buffer_manager: (rng.below(2) == 0).then(|| Arc::new(WriteBufferManager::new(32 << 10))),
         ..Options::default()
     }
 }
