@@ -16,10 +16,40 @@ use super::{is_transient, Backoff, ClientError, ClientResult, Table};
 use crate::proto::bigtable::read_rows_response::cell_chunk::RowStatus;
 use crate::proto::bigtable::{ReadRowsRequest, ReadRowsResponse, RowFilter, RowSet};
 
-/// The tablet stream a [`ResponseReader`] is reading from.
+/// The stream a [`ResponseReader`] is reading from: one server's part of the read, a run of
+/// adjacent tablets that server holds (`location` spans them all).
 struct Current {
     location: Location,
+    /// The start rows of the tablets in the span (forgotten together after a failure).
+    tablet_starts: Vec<Vec<u8>>,
     stream: Streaming<ReadRowsResponse>,
+}
+
+/// The adjacent tablets at the front of `locs` (in reading order) that one server holds,
+/// as one span: a tablet server reads a row set across the tablets it holds in key order,
+/// so one request covers them all (a 100-key read of a table in four tablets on one server
+/// was four requests, one after another).
+fn server_run(locs: &[Location], reversed: bool) -> (Location, Vec<Vec<u8>>) {
+    let mut n = 0;
+    while let Some(next) = locs.get(n) {
+        let joins = match n.checked_sub(1).and_then(|p| locs.get(p)) {
+            None => true,
+            Some(prev) if reversed => next.address == prev.address && !next.end.is_empty() && next.end == prev.start,
+            Some(prev) => next.address == prev.address && !prev.end.is_empty() && prev.end == next.start,
+        };
+        if !joins {
+            break;
+        }
+        n += 1;
+    }
+    let run = locs.get(..n).unwrap_or_default();
+    let (low, high) = if reversed { (run.last(), run.first()) } else { (run.first(), run.last()) };
+    let span = Location {
+        start: low.map(|l| l.start.clone()).unwrap_or_default(),
+        end: high.map(|l| l.end.clone()).unwrap_or_default(),
+        address: run.first().map(|l| l.address.clone()).unwrap_or_default(),
+    };
+    (span, run.iter().map(|l| l.start.clone()).collect())
 }
 
 /// A read of a table as whole-row `ReadRowsResponse` messages; see the module docs. Built by
@@ -199,7 +229,10 @@ impl ResponseReader {
         if self.reversed {
             locs.reverse();
         }
-        for loc in locs {
+        let mut rest = locs.as_slice();
+        while !rest.is_empty() {
+            let (loc, tablet_starts) = server_run(rest, self.reversed);
+            rest = rest.get(tablet_starts.len().max(1)..).unwrap_or_default();
             let Some(clipped) = clip_row_set(rows, &loc.start, &loc.end) else { continue };
             let mut conn = self.table.client.server(&loc.address)?;
             let req = ReadRowsRequest {
@@ -211,7 +244,7 @@ impl ResponseReader {
                 ..Default::default()
             };
             let stream = conn.read_rows(req).await?.into_inner();
-            self.current = Some(Current { location: loc, stream });
+            self.current = Some(Current { location: loc, tablet_starts, stream });
             return Ok(true);
         }
         Ok(false)
@@ -224,7 +257,11 @@ impl ResponseReader {
             return Err(err);
         }
         match self.current.take() {
-            Some(cur) => self.table.client.forget(&self.table.name, &cur.location.start),
+            Some(cur) => {
+                for start in &cur.tablet_starts {
+                    self.table.client.forget(&self.table.name, start);
+                }
+            }
             None => self.table.client.forget_table(&self.table.name),
         }
         if let Some(last) = self.last_key.as_ref() {
@@ -245,6 +282,27 @@ mod tests {
             row_status: commit.then_some(RowStatus::CommitRow(true)),
             ..Default::default()
         }
+    }
+
+    fn loc(start: &str, end: &str, address: &str) -> Location {
+        Location { start: start.into(), end: end.into(), address: address.into() }
+    }
+
+    #[test]
+    fn one_request_covers_the_adjacent_tablets_of_one_server() {
+        let locs = [loc("", "b", "s1"), loc("b", "d", "s1"), loc("d", "f", "s2"), loc("f", "", "s1")];
+        let (span, starts) = server_run(&locs, false);
+        assert_eq!((span, starts), (loc("", "d", "s1"), vec![b"".to_vec(), b"b".to_vec()]));
+        let (span, starts) = server_run(&locs[2..], false);
+        assert_eq!((span, starts.len()), (loc("d", "f", "s2"), 1));
+        // A gap in the cached locations ends the run even on the same server.
+        let gap = [loc("a", "b", "s1"), loc("c", "d", "s1")];
+        assert_eq!(server_run(&gap, false).0, loc("a", "b", "s1"));
+        // Reversed: the locations come last first; the span is still [low start, high end).
+        let rev = [loc("f", "", "s1"), loc("d", "f", "s1"), loc("b", "d", "s2")];
+        let (span, starts) = server_run(&rev, true);
+        assert_eq!((span, starts), (loc("d", "", "s1"), vec![b"f".to_vec(), b"d".to_vec()]));
+        assert_eq!(server_run(&rev[2..], true).0, loc("b", "d", "s2"));
     }
 
     #[test]
