@@ -3,7 +3,7 @@
 //!
 //! | RPC | how |
 //! |---|---|
-//! | `ReadRows` | the tablets covering the row set, one after another in key order (descending when `reversed`), `rows_limit` counted across them; each server's whole-row messages passed on ([`ReadPath::Forward`]) or decoded and encoded again ([`ReadPath::Reencode`]) |
+//! | `ReadRows` | the tablets covering the row set, one after another in key order (descending when `reversed`; adjacent tablets of one server in one request), `rows_limit` counted across them; each server's whole-row messages passed on ([`ReadPath::Forward`]) or decoded and encoded again ([`ReadPath::Reencode`]) |
 //! | `MutateRows` | entries grouped by server and sent to the servers concurrently; one status per entry, at the entry's index in this request |
 //! | `SampleRowKeys` | every server holding the table asked once; the samples joined in key order with offsets accumulated |
 //! | `MutateRow` | the row's server; concurrent ones to one table combined into a `MutateRows` ([`super::coalesce`]) |

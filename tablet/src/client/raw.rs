@@ -1,6 +1,6 @@
 //! Reading a table as the tablet servers' own `ReadRowsResponse` messages, tablet after
-//! tablet: what a proxy (the gateway) passes on without decoding rows, and what
-//! [`RowReader`](super::RowReader) decodes.
+//! tablet (adjacent tablets held by one server in one request): what a proxy (the gateway)
+//! passes on without decoding rows, and what [`RowReader`](super::RowReader) decodes.
 //!
 //! A tablet server never lets a row span two messages (docs/rpc.md, "ReadRows chunks"), so
 //! every message holds whole rows and can be forwarded as it is: the stream stays valid
