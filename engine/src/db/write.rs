@@ -293,18 +293,18 @@ fn make_room(db: &Arc<DbInner>, log: &mut LogState, mut force: bool) -> Result<(
         if force && st.mem.is_empty() {
             return Ok(());
         }
+        // Flushes queued up to the limit, or level 0 at its stop trigger: a switch must wait.
+        let backed_up = st.imm.len() >= opts.max_immutable_memtables || l0 >= opts.l0_stop_trigger;
         if !force && st.mem.approximate_memory_usage() < opts.write_buffer_size {
-            // A shared memtable budget may ask for an early freeze (see `write_buffer`).
+            // A shared memtable budget may ask for an early freeze (see `write_buffer`), but
+            // never a stall: while backed up, the memtable keeps taking writes until full.
             let over_budget = opts.write_buffer_manager.as_ref().is_some_and(|m| m.should_flush());
-            // Never stall for the budget: with flushes already queued up to the limit (or
-            // level 0 at its stop trigger) the memtable keeps taking writes until it is full.
-            let backed_up = st.imm.len() >= opts.max_immutable_memtables || l0 >= opts.l0_stop_trigger;
             if !over_budget || st.mem.is_empty() || backed_up {
                 return Ok(());
             }
             Counters::add(&db.counters.budget_flushes, 1);
         }
-        if st.imm.len() >= opts.max_immutable_memtables || l0 >= opts.l0_stop_trigger {
+        if backed_up {
             let t = Instant::now();
             Counters::add(&db.counters.stall_count, 1);
             background::maybe_schedule(db, &mut st);

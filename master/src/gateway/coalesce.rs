@@ -48,17 +48,6 @@ pub const MAX_BYTES: usize = 8 << 20;
 /// A bulk call's work: the callers' jobs, and where each caller waits.
 type Batch<J, R> = Vec<(J, oneshot::Sender<Result<R, Status>>)>;
 
-/// A queue of jobs and the bulk calls working on it.
-struct Lane<J, R> {
-    state: Mutex<LaneState<J, R>>,
-}
-
-struct LaneState<J, R> {
-    waiting: Batch<J, R>,
-    /// Bulk calls under way.
-    flights: usize,
-}
-
 /// The jobs a bulk call takes from the front of `waiting`: at least one, then while under
 /// both caps.
 fn take_batch<J, R>(waiting: &mut Batch<J, R>, size: impl Fn(&J) -> usize) -> Batch<J, R> {
@@ -75,96 +64,44 @@ fn take_batch<J, R>(waiting: &mut Batch<J, R>, size: impl Fn(&J) -> usize) -> Ba
     waiting.drain(..n).collect()
 }
 
-/// Lanes by key, each for one kind of job.
-struct Lanes<K, J, R> {
-    map: Mutex<HashMap<K, Arc<Lane<J, R>>>>,
-}
-
-impl<K: std::hash::Hash + Eq, J, R> Lanes<K, J, R> {
-    fn new() -> Self {
-        Lanes { map: Mutex::new(HashMap::new()) }
-    }
-
-    fn lane(&self, key: K) -> Arc<Lane<J, R>> {
-        self.map
-            .lock()
-            .entry(key)
-            .or_insert_with(|| Arc::new(Lane { state: Mutex::new(LaneState { waiting: Vec::new(), flights: 0 }) }))
-            .clone()
-    }
-}
-
-/// What a bulk call does with a batch: answers every job (through its sender).
-trait Flight<J, R>: Send + Sync + 'static {
-    /// Bytes a job adds to a batch (for [`MAX_BYTES`]).
-    fn size(&self, job: &J) -> usize;
-    /// Runs one bulk call for `batch` and answers each of its jobs.
-    fn run(&self, batch: Batch<J, R>) -> impl std::future::Future<Output = ()> + Send;
-}
-
-/// Queues `job` on `lane` and waits for its answer; starts a bulk call if fewer than
-/// `flights` are under way. A bulk call keeps taking queued jobs until none wait.
-async fn submit<J, R, F>(lane: Arc<Lane<J, R>>, flight: Arc<F>, flights: usize, job: J) -> Result<R, Status>
-where
-    J: Send + 'static,
-    R: Send + 'static,
-    F: Flight<J, R>,
-{
-    let (tx, rx) = oneshot::channel();
-    let start = {
-        let mut st = lane.state.lock();
-        st.waiting.push((job, tx));
-        if st.flights < flights {
-            st.flights += 1;
-            Some(take_batch(&mut st.waiting, |j| flight.size(j)))
-        } else {
-            None
-        }
-    };
-    if let Some(mut batch) = start {
-        tokio::spawn(async move {
-            loop {
-                flight.run(batch).await;
-                let mut st = lane.state.lock();
-                if st.waiting.is_empty() {
-                    st.flights -= 1;
-                    return;
-                }
-                batch = take_batch(&mut st.waiting, |j| flight.size(j));
-            }
-        });
-    }
-    rx.await.unwrap_or_else(|_| Err(Status::internal("gateway: a combined call ended without an answer")))
-}
-
 /// One caller's row write.
 struct WriteJob {
     row: Vec<u8>,
     mutations: Vec<Mutation>,
+    /// Bytes it adds to a bulk call (row key and values), for [`MAX_BYTES`].
+    bytes: usize,
 }
 
-/// Writes a batch of rows with one `MutateRows` per server.
-struct WriteFlight {
-    table: Table,
-    stats: Arc<CoalescerStats>,
-}
-
-impl Flight<WriteJob, ()> for WriteFlight {
-    fn size(&self, job: &WriteJob) -> usize {
-        job.row.len()
-            + job
-                .mutations
-                .iter()
-                .map(|m| match &m.mutation {
-                    Some(Kind::SetCell(s)) => s.value.len(),
-                    _ => 0,
-                })
-                .sum::<usize>()
+impl WriteJob {
+    fn new(row: Vec<u8>, mutations: Vec<Mutation>) -> Self {
+        let values: usize = mutations
+            .iter()
+            .map(|m| match &m.mutation {
+                Some(Kind::SetCell(s)) => s.value.len(),
+                _ => 0,
+            })
+            .sum();
+        WriteJob { bytes: row.len() + values, row, mutations }
     }
+}
 
-    async fn run(&self, batch: Batch<WriteJob, ()>) {
+/// One table's queue of writes and the bulk calls working on it.
+struct Lane {
+    table: Table,
+    state: Mutex<LaneState>,
+}
+
+struct LaneState {
+    waiting: Batch<WriteJob, ()>,
+    /// Bulk calls under way.
+    flights: usize,
+}
+
+impl Lane {
+    /// Writes `batch` with one `MutateRows` (one per server) and answers each caller.
+    async fn run(&self, batch: Batch<WriteJob, ()>, stats: &CoalescerStats) {
         tracing::trace!(table = self.table.name(), rows = batch.len(), "combined write");
-        self.stats.bulk_calls.fetch_add(1, Ordering::Relaxed);
+        stats.bulk_calls.fetch_add(1, Ordering::Relaxed);
         let (jobs, answers): (Vec<_>, Vec<_>) = batch.into_iter().unzip();
         let entries = jobs.into_iter().map(|j| (j.row, j.mutations)).collect();
         match self.table.mutate_rows(entries).await {
@@ -197,8 +134,8 @@ pub struct Coalescer {
     /// Bulk calls per lane under way at once (at least 1).
     flights: usize,
     stats: Arc<CoalescerStats>,
-    writes: Lanes<String, WriteJob, ()>,
-    write_flights: Mutex<HashMap<String, Arc<WriteFlight>>>,
+    /// Lanes by table name.
+    lanes: Mutex<HashMap<String, Arc<Lane>>>,
 }
 
 impl std::fmt::Debug for Coalescer {
@@ -210,12 +147,7 @@ impl std::fmt::Debug for Coalescer {
 impl Coalescer {
     /// A combiner running at most `flights` bulk calls per lane at once (0 is taken as 1).
     pub fn new(flights: usize) -> Self {
-        Coalescer {
-            flights: flights.max(1),
-            stats: Arc::default(),
-            writes: Lanes::new(),
-            write_flights: Mutex::new(HashMap::new()),
-        }
+        Coalescer { flights: flights.max(1), stats: Arc::default(), lanes: Mutex::new(HashMap::new()) }
     }
 
     /// Calls answered and bulk calls sent so far.
@@ -223,17 +155,48 @@ impl Coalescer {
         &self.stats
     }
 
-    /// `MutateRow` of `row` in `table`, combined with other callers' writes to the table.
+    /// `MutateRow` of `row` in `table`, combined with other callers' writes to the table:
+    /// queued on the table's lane; a bulk call starts if fewer than `flights` are under way,
+    /// and a bulk call keeps taking queued writes until none wait.
     pub async fn mutate_row(&self, table: &Table, row: Vec<u8>, mutations: Vec<Mutation>) -> Result<(), Status> {
-        let name = table.name().to_string();
-        let flight = self
-            .write_flights
-            .lock()
-            .entry(name.clone())
-            .or_insert_with(|| Arc::new(WriteFlight { table: table.clone(), stats: self.stats.clone() }))
-            .clone();
         self.stats.calls.fetch_add(1, Ordering::Relaxed);
-        submit(self.writes.lane(name), flight, self.flights, WriteJob { row, mutations }).await
+        let lane = self
+            .lanes
+            .lock()
+            .entry(table.name().to_string())
+            .or_insert_with(|| {
+                Arc::new(Lane {
+                    table: table.clone(),
+                    state: Mutex::new(LaneState { waiting: Vec::new(), flights: 0 }),
+                })
+            })
+            .clone();
+        let (tx, rx) = oneshot::channel();
+        let start = {
+            let mut st = lane.state.lock();
+            st.waiting.push((WriteJob::new(row, mutations), tx));
+            if st.flights < self.flights {
+                st.flights += 1;
+                Some(take_batch(&mut st.waiting, |j| j.bytes))
+            } else {
+                None
+            }
+        };
+        if let Some(mut batch) = start {
+            let stats = self.stats.clone();
+            tokio::spawn(async move {
+                loop {
+                    lane.run(batch, &stats).await;
+                    let mut st = lane.state.lock();
+                    if st.waiting.is_empty() {
+                        st.flights -= 1;
+                        return;
+                    }
+                    batch = take_batch(&mut st.waiting, |j| j.bytes);
+                }
+            });
+        }
+        rx.await.unwrap_or_else(|_| Err(Status::internal("gateway: a combined call ended without an answer")))
     }
 }
 
