@@ -174,6 +174,23 @@ impl PendingRow<'_> {
     }
 }
 
+/// About the bytes the cells `mutations` set on `row` take in a write batch (keys with their
+/// separators and timestamp, values, lengths), to reserve a batch's room up front
+/// ([`WriteBatch::with_capacity`]) instead of copying it as it grows.
+pub fn batch_bytes_hint(row: &[u8], mutations: &[Mutation]) -> usize {
+    mutations
+        .iter()
+        .map(|m| match &m.mutation {
+            Some(Kind::SetCell(s)) => {
+                // Key: three components (escaping at most doubles them) with terminators
+                // and the timestamp; the op's type byte and two length varints.
+                2 * (row.len() + s.family_name.len() + s.column_qualifier.len()) + s.value.len() + 32
+            }
+            _ => 0,
+        })
+        .sum()
+}
+
 /// Builds the batch that applies `mutations` to `row`, in order. `guard` must hold `row`'s
 /// lock in `locks` (checked), and the caller must write the batch before releasing it;
 /// `now_micros` is the request's arrival time (used for `-1` timestamps).
@@ -186,7 +203,7 @@ pub fn build_batch(
     schema: &Schema,
     now_micros: i64,
 ) -> Result<WriteBatch> {
-    let mut batch = WriteBatch::new();
+    let mut batch = WriteBatch::with_capacity(batch_bytes_hint(row, mutations));
     append_row(db, locks, guard, row, mutations, schema, now_micros, &mut batch)?;
     Ok(batch)
 }
@@ -294,6 +311,27 @@ mod tests {
         validate(&[row], &s).unwrap();
         let too_many = vec![set("cf", "a", 0); MAX_MUTATIONS + 1];
         assert!(matches!(err(&too_many), Error::InvalidArgument(m) if m.contains("100000")));
+    }
+
+    #[test]
+    fn the_batch_hint_covers_the_cells_written() {
+        let dir = tempfile::tempdir().unwrap();
+        let db = Db::open(dir.path(), engine::Options::default()).unwrap();
+        let locks = RowLocks::new(1024);
+        // Zero bytes in keys are escaped (two bytes each): the worst case for the hint.
+        let row = vec![0u8; 40];
+        let g = locks.lock(&row);
+        let mut ms: Vec<Mutation> = (0..10).map(|i| set("cf", &"\0".repeat(i), 1000 * i as i64)).collect();
+        if let Some(Kind::SetCell(s)) = &mut ms[3].mutation {
+            s.value = bytes::Bytes::from(vec![7u8; 1000]);
+        }
+        let hint = batch_bytes_hint(&row, &ms);
+        let batch = build_batch(&db, &locks, &g, &row, &ms, &schema(), 0).unwrap();
+        assert_eq!(batch.count(), 10);
+        assert!(hint >= batch.approximate_size() - 12, "hint {hint} < {}", batch.approximate_size());
+        assert!(hint <= 2 * batch.approximate_size(), "hint {hint} far above {}", batch.approximate_size());
+        let delete = Mutation { mutation: Some(Kind::DeleteFromRow(DeleteFromRow {})) };
+        assert_eq!(batch_bytes_hint(&row, &[delete]), 0);
     }
 
     #[test]

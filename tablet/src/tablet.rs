@@ -192,7 +192,9 @@ impl Tablet {
         let guards = self.locks.lock_all(rows);
         // Read under the locks, as in `mutate_row`.
         let now = self.clock.now_micros();
-        let mut batch = WriteBatch::new();
+        let mut batch = WriteBatch::with_capacity(
+            entries.iter().map(|(row, mutations)| crate::mutation::batch_bytes_hint(row, mutations)).sum(),
+        );
         let mut members: Vec<usize> = Vec::new();
         let mut member_rows: HashSet<&[u8]> = HashSet::new();
         let mut failed: Option<Error> = None;

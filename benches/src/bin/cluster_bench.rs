@@ -8,6 +8,7 @@
 
 /// mimalloc rather than glibc malloc: under load, glibc's malloc/free/consolidate took
 /// about 14% of a tablet server's and the driver's CPU (BENCHMARKS.md, "Cluster").
+/// [`tablet::allocator::keep_freed_memory`] sets how long it keeps freed memory.
 #[global_allocator]
 static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
 
@@ -39,6 +40,7 @@ fn header(c: &Config) -> String {
 }
 
 fn main() -> ExitCode {
+    tablet::allocator::keep_freed_memory();
     let flags = ClusterFlags::parse();
     let config = match flags.validate() {
         Ok(c) => c,

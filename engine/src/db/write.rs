@@ -209,7 +209,7 @@ fn commit_group(db: &Arc<DbInner>, group: &[Arc<Slot>]) -> Result<()> {
     let batch: &mut WriteBatch = if batches.len() == 1 {
         &mut batches[0]
     } else {
-        merged = WriteBatch::new();
+        merged = WriteBatch::with_capacity(batches.iter().map(WriteBatch::approximate_size).sum());
         for b in &batches {
             merged.append(b);
         }

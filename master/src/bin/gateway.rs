@@ -5,6 +5,7 @@
 
 /// mimalloc rather than glibc malloc: under load, glibc's malloc/free/consolidate took
 /// about 14% of a tablet server's and the driver's CPU (BENCHMARKS.md, "Cluster").
+/// [`tablet::allocator::keep_freed_memory`] sets how long it keeps freed memory.
 #[global_allocator]
 static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
 
@@ -58,6 +59,7 @@ async fn run(args: Args) -> Result<(), String> {
 }
 
 fn main() -> ExitCode {
+    tablet::allocator::keep_freed_memory();
     let args = Args::parse();
     master::cli::init_tracing();
     let runtime = match tokio::runtime::Builder::new_multi_thread().enable_all().build() {
