@@ -91,7 +91,7 @@ pub mod write_buffer;
 pub use batch::WriteBatch;
 pub use checkpoint::{checkpoint_closed, CheckpointStats};
 pub use compaction::filter::{CompactionFilter, CompactionFilterFactory, Decision, FilterContext};
-pub use db::samples::{KeySample, KeySamples};
+pub use db::samples::{KeySample, KeySamples, RangeSize};
 pub use db::snapshot::Snapshot;
 pub use db::stats::{DbStats, LevelStats};
 pub use db::Db;

@@ -328,6 +328,50 @@ fn key_samples_are_ordered_and_find_the_middle() {
     assert!(middle.key >= key(1600) && middle.key <= key(2400), "{:?}", String::from_utf8_lossy(&middle.key));
 }
 
+#[test]
+fn approximate_size_in_counts_whole_files_inside_and_the_blocks_of_straddling_ones() {
+    let (_fs, dynfs) = mem_fs();
+    let db = Db::open("/db", small_options(dynfs)).unwrap();
+    for i in 0..4000u64 {
+        db.put(&WriteOptions::default(), &key(i), &[b'v'; 100]).unwrap();
+    }
+    db.flush().unwrap();
+    db.wait_for_compactions().unwrap();
+    let samples = db.approximate_key_samples().unwrap();
+    let total = samples.table_bytes;
+    // Everything; nothing (a range past every key, an empty range).
+    let all = db.approximate_size_in(b"", None).unwrap();
+    assert_eq!(all.table_bytes, total);
+    assert_eq!(all.memtable_bytes, samples.memtable_bytes);
+    assert_eq!(db.approximate_size_in(b"zzz", None).unwrap().table_bytes, 0);
+    assert_eq!(db.approximate_size_in(&key(10), Some(&key(10))).unwrap().table_bytes, 0);
+    assert_eq!(db.approximate_size_in(b"", Some(b"a")).unwrap().table_bytes, 0);
+    // Halves add up to about the whole, each about half, near what the samples say.
+    let (lo, hi) = (
+        db.approximate_size_in(b"", Some(&key(2000))).unwrap().table_bytes,
+        db.approximate_size_in(&key(2000), None).unwrap().table_bytes,
+    );
+    assert!(lo + hi <= total + total / 20 && lo + hi >= total - total / 20, "{lo} + {hi} vs {total}");
+    assert!(lo > total * 2 / 5 && hi > total * 2 / 5, "{lo} / {hi} of {total}");
+    let by_samples: u64 = {
+        let mut prev = 0;
+        let mut sum = 0;
+        for x in &samples.samples {
+            if x.key.as_slice() < key(2000).as_slice() {
+                sum += x.offset - prev;
+            }
+            prev = x.offset;
+        }
+        sum
+    };
+    assert!(lo.abs_diff(by_samples) <= total / 20, "{lo} vs samples {by_samples}");
+    // A narrow range inside one file counts a few blocks, not the file.
+    let narrow = db.approximate_size_in(&key(1000), Some(&key(1100))).unwrap().table_bytes;
+    assert!(narrow > 0 && narrow < total / 10, "{narrow} of {total}");
+    db.close().unwrap();
+    assert!(db.approximate_size_in(b"", None).is_err());
+}
+
 /// Drops keys starting with `drop`.
 struct DropPrefix;
 struct DropPrefixFilter;

@@ -95,8 +95,11 @@ impl Tablet {
 
     /// Approximate bytes the tablet holds: its range's share of the table files (files
     /// shared with a split sibling count only for this tablet's rows) plus the memtables.
+    /// Cheap (the split checker asks after every MiB written): files wholly inside the
+    /// range count whole from the engine's metadata; only files shared with a sibling
+    /// read their index ([`engine::Db::approximate_size_in`]).
     pub fn approximate_size(&self) -> Result<u64> {
-        let s = self.range_samples()?;
+        let s = self.db.approximate_size_in(&self.keys.start, self.keys.end.as_deref())?;
         Ok(s.table_bytes + s.memtable_bytes)
     }
 
@@ -118,7 +121,10 @@ impl Tablet {
                 out.push((row, offset));
             }
         }
-        out.push((Vec::new(), s.table_bytes + s.memtable_bytes));
+        // The total as `approximate_size` counts it (whole files inside count whole: at
+        // least the blocks sampled above).
+        let total = self.approximate_size()?.max(s.table_bytes + s.memtable_bytes);
+        out.push((Vec::new(), total));
         Ok(out)
     }
 

@@ -263,6 +263,16 @@ impl Db {
         samples::key_samples(&self.inner)
     }
 
+    /// Approximate bytes the database holds in `[start, end)` of user keys (`end` `None`:
+    /// no upper end), RocksDB's `GetApproximateSizes`: table files wholly inside count
+    /// whole, files that straddle an end count the data blocks inside (from their index
+    /// blocks); plus the memtables' approximate size, which is not measured by key. Cheap
+    /// when the files lie inside the range: the version's metadata only.
+    pub fn approximate_size_in(&self, start: &[u8], end: Option<&[u8]>) -> Result<samples::RangeSize> {
+        self.inner.check_open()?;
+        samples::size_in(&self.inner, start, end)
+    }
+
     /// Statistics: files and bytes per level, memtable bytes, write amplification, stalls,
     /// block cache hits and misses.
     pub fn stats(&self) -> DbStats {

@@ -7,6 +7,13 @@
 //! Chunks grow from 64 KiB to 1 MiB; an allocation larger than a
 //! quarter of a chunk gets a chunk of its own so it wastes no tail.
 //!
+//! Full-size chunks of a dropped arena go to a [`ChunkPool`] shared by the process (at
+//! most [`POOL_CHUNKS`] of them) and the next arenas take them from there: a memtable
+//! freed by a flush gives its memory to the memtables filling meanwhile. Without it, the
+//! allocator had returned that memory to the OS by the time it was asked again, and every
+//! byte a memtable took was a fresh page to fault in and zero (in a tablet server under
+//! random writes, 75% of its page faults; docs/memtable.md has the measurements).
+//!
 //! Thread safety: `alloc` takes `&mut self`, so the arena sits inside the skiplist's writer
 //! mutex. The bytes it has handed out are shared with readers by raw pointer; the arena itself
 //! never reads or writes them after handing them out.
@@ -27,6 +34,75 @@ pub(crate) const CHUNK_SIZE: usize = 1 << 20;
 /// Alignment of every allocation (that of `AtomicPtr`, `u64`).
 pub(crate) const ALIGN: usize = 8;
 
+/// Most chunks the process-wide pool keeps (64 MiB: one tablet server memtable's worth).
+pub(crate) const POOL_CHUNKS: usize = 64;
+
+/// The layout of a full-size chunk.
+fn chunk_layout() -> Layout {
+    // CHUNK_SIZE is a non-zero multiple of ALIGN, a power of two.
+    Layout::from_size_align(CHUNK_SIZE, ALIGN).unwrap_or(Layout::new::<u64>())
+}
+
+/// Full-size chunks kept for reuse after their arena dropped.
+pub(crate) struct ChunkPool {
+    chunks: parking_lot::Mutex<Vec<PooledChunk>>,
+    max: usize,
+}
+
+/// A full-size chunk (allocated with [`chunk_layout`]) owned by no arena.
+struct PooledChunk(NonNull<u8>);
+
+// SAFETY: a pooled chunk is plain heap memory owned by the pool alone (no arena or node
+// points into it any more: its arena dropped, and so did its list); ownership may move
+// between threads.
+unsafe impl Send for PooledChunk {}
+
+impl ChunkPool {
+    /// An empty pool keeping at most `max` chunks.
+    pub(crate) const fn new(max: usize) -> ChunkPool {
+        ChunkPool { chunks: parking_lot::Mutex::new(Vec::new()), max }
+    }
+
+    /// The pool of the process, which every memtable's arenas use.
+    pub(crate) fn global() -> &'static ChunkPool {
+        static GLOBAL: ChunkPool = ChunkPool::new(POOL_CHUNKS);
+        &GLOBAL
+    }
+
+    /// A full-size chunk from the pool, if it holds one.
+    fn take(&self) -> Option<NonNull<u8>> {
+        self.chunks.lock().pop().map(|c| c.0)
+    }
+
+    /// Keeps `chunk` (a full-size chunk no one points into) or, when full, frees it.
+    fn give(&self, chunk: NonNull<u8>) {
+        let mut chunks = self.chunks.lock();
+        if chunks.len() < self.max {
+            chunks.push(PooledChunk(chunk));
+            return;
+        }
+        drop(chunks);
+        // SAFETY: a full-size chunk was allocated with `chunk_layout()`, and the caller
+        // passes its ownership here.
+        unsafe { std::alloc::dealloc(chunk.as_ptr(), chunk_layout()) };
+    }
+
+    /// Chunks the pool holds.
+    #[cfg(test)]
+    pub(crate) fn len(&self) -> usize {
+        self.chunks.lock().len()
+    }
+}
+
+impl Drop for ChunkPool {
+    fn drop(&mut self) {
+        for c in self.chunks.get_mut().drain(..) {
+            // SAFETY: as in `give`: full-size chunks the pool owns.
+            unsafe { std::alloc::dealloc(c.0.as_ptr(), chunk_layout()) };
+        }
+    }
+}
+
 /// One owned chunk, freed when the arena drops.
 struct Chunk {
     /// Start of an allocation made with `layout` by the global allocator.
@@ -43,6 +119,8 @@ pub(crate) struct Arena {
     remaining: usize,
     /// Size of the current chunk (0 before the first).
     chunk_size: usize,
+    /// Where full-size chunks come from (when it has some) and go back to.
+    pool: &'static ChunkPool,
 }
 
 // SAFETY: the arena exclusively owns its chunks (plain heap memory with no thread affinity);
@@ -51,9 +129,21 @@ pub(crate) struct Arena {
 unsafe impl Send for Arena {}
 
 impl Arena {
-    /// An empty arena; the first allocation allocates the first chunk.
+    /// An empty arena on the process's chunk pool; the first allocation allocates the
+    /// first chunk.
     pub(crate) fn new() -> Arena {
-        Arena { chunks: Vec::new(), cursor: NonNull::<u64>::dangling().as_ptr().cast(), remaining: 0, chunk_size: 0 }
+        Arena::with_pool(ChunkPool::global())
+    }
+
+    /// An empty arena taking full-size chunks from `pool` and giving them back to it.
+    pub(crate) fn with_pool(pool: &'static ChunkPool) -> Arena {
+        Arena {
+            chunks: Vec::new(),
+            cursor: NonNull::<u64>::dangling().as_ptr().cast(),
+            remaining: 0,
+            chunk_size: 0,
+            pool,
+        }
     }
 
     /// Returns `size` bytes (rounded up to a multiple of [`ALIGN`]), aligned to [`ALIGN`],
@@ -91,6 +181,12 @@ impl Arena {
             // it is.
             std::alloc::handle_alloc_error(Layout::new::<u64>());
         };
+        if bytes == CHUNK_SIZE {
+            if let Some(ptr) = self.pool.take() {
+                self.chunks.push(Chunk { ptr, layout });
+                return ptr.as_ptr();
+            }
+        }
         // SAFETY: `layout` has a non-zero size.
         let raw = unsafe { std::alloc::alloc(layout) };
         let Some(ptr) = NonNull::new(raw) else {
@@ -104,6 +200,11 @@ impl Arena {
 impl Drop for Arena {
     fn drop(&mut self) {
         for c in self.chunks.drain(..) {
+            if c.layout == chunk_layout() {
+                // Nothing points into it once the arena drops (invariant 1 of the list).
+                self.pool.give(c.ptr);
+                continue;
+            }
             // SAFETY: `c.ptr` was returned by `alloc(c.layout)` in `new_chunk` and is
             // freed once: `drain` removes it from the list.
             unsafe { std::alloc::dealloc(c.ptr.as_ptr(), c.layout) };
@@ -114,6 +215,54 @@ impl Drop for Arena {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// A pool of its own for a test (the global one is shared with every other test).
+    fn test_pool(max: usize) -> &'static ChunkPool {
+        Box::leak(Box::new(ChunkPool::new(max)))
+    }
+
+    /// Starts of the full-size chunks of `a`.
+    fn full_chunks(a: &Arena) -> Vec<usize> {
+        a.chunks.iter().filter(|c| c.layout.size() == CHUNK_SIZE).map(|c| c.ptr.as_ptr() as usize).collect()
+    }
+
+    /// Allocates 1000-byte pieces, writing each, until `a` has `n` full-size chunks.
+    fn fill(a: &mut Arena, n: usize, usage: &AtomicUsize) {
+        while full_chunks(a).len() < n {
+            let p = a.alloc(1000, usage);
+            // SAFETY: `p` is valid for 1000 bytes.
+            unsafe { p.write_bytes(0x5A, 1000) };
+        }
+    }
+
+    #[test]
+    fn full_chunks_of_a_dropped_arena_are_reused_up_to_the_pool_limit() {
+        let pool = test_pool(3);
+        let usage = AtomicUsize::new(0);
+        let mut first = Arena::with_pool(pool);
+        fill(&mut first, 5, &usage);
+        // A big allocation gets a chunk of its own, not of full size: freed, not pooled.
+        first.alloc(CHUNK_SIZE / 2, &usage);
+        let given = full_chunks(&first);
+        assert_eq!(given.len(), 5);
+        drop(first);
+        let pooled: Vec<usize> = pool.chunks.lock().iter().map(|c| c.0.as_ptr() as usize).collect();
+        assert_eq!(pooled.len(), 3, "the pool keeps at most its limit");
+        assert!(pooled.iter().all(|c| given.contains(c)));
+        // The next arena takes the pooled chunks (once its chunks reached full size), then
+        // new ones.
+        let mut second = Arena::with_pool(pool);
+        fill(&mut second, 4, &usage);
+        let reused = full_chunks(&second);
+        assert_eq!(pool.len(), 0);
+        assert!(pooled.iter().all(|c| reused.contains(c)), "{reused:x?} vs {pooled:x?}");
+        // Reused memory is handed out like new: writable, disjoint, counted.
+        let p = second.alloc(5000, &usage);
+        // SAFETY: `p` is valid for 5000 bytes.
+        unsafe { p.write_bytes(1, 5000) };
+        drop(second);
+        assert_eq!(pool.len(), 3);
+    }
 
     #[test]
     fn allocations_are_aligned_disjoint_and_counted() {
