@@ -1,8 +1,6 @@
 //! Randomness for the workloads: a small xorshift generator and RocksDB's `RandomGenerator`
 //! for values.
 
-use std::sync::Arc;
-
 /// xorshift64* (Vigna): fast, 64 bits of state, good enough to pick keys uniformly.
 /// Not cryptographic. Seeded deterministically so runs repeat.
 #[derive(Debug, Clone)]
@@ -42,7 +40,7 @@ impl Rng {
 /// shared by all threads.
 #[derive(Debug, Clone)]
 pub struct ValuePool {
-    data: Arc<Vec<u8>>,
+    data: bytes::Bytes,
 }
 
 impl ValuePool {
@@ -59,12 +57,12 @@ impl ValuePool {
             raw.extend((0..raw_len).map(|_| b' ' + rng.uniform(95) as u8));
             data.extend(raw.iter().cycle().take(PIECE));
         }
-        ValuePool { data: Arc::new(data) }
+        ValuePool { data: bytes::Bytes::from(data) }
     }
 
     /// A generator over this pool starting at offset 0.
     pub fn generator(&self) -> ValueGen {
-        ValueGen { data: Arc::clone(&self.data), pos: 0 }
+        ValueGen { data: self.data.clone(), pos: 0 }
     }
 }
 
@@ -72,7 +70,7 @@ impl ValuePool {
 /// pool, wrapping to the start when the pool runs out (RocksDB's `Generate`).
 #[derive(Debug, Clone)]
 pub struct ValueGen {
-    data: Arc<Vec<u8>>,
+    data: bytes::Bytes,
     pos: usize,
 }
 
@@ -80,13 +78,25 @@ impl ValueGen {
     /// The next value, `len` bytes long (`len` is at most the pool size, which is at least
     /// `value_size`; a longer request is cut to the pool size).
     pub fn generate(&mut self, len: usize) -> &[u8] {
+        let range = self.next_range(len);
+        self.data.get(range).unwrap_or_default()
+    }
+
+    /// [`ValueGen::generate`] as a [`bytes::Bytes`] sharing the pool's memory: no copy and
+    /// no allocation per value (what a request carrying the value needs).
+    pub fn generate_shared(&mut self, len: usize) -> bytes::Bytes {
+        let range = self.next_range(len);
+        self.data.slice(range)
+    }
+
+    fn next_range(&mut self, len: usize) -> std::ops::Range<usize> {
         let len = len.min(self.data.len());
         if self.pos + len > self.data.len() {
             self.pos = 0;
         }
         let start = self.pos;
         self.pos += len;
-        self.data.get(start..self.pos).unwrap_or_default()
+        start..self.pos
     }
 }
 
@@ -132,5 +142,18 @@ mod tests {
             g.generate(100);
         }
         assert_eq!(g.generate(100), &first[..]);
+    }
+
+    #[test]
+    fn shared_values_are_the_same_bytes_without_copies() {
+        let pool = ValuePool::new(1000, 0.5);
+        let (mut a, mut b) = (pool.generator(), pool.generator());
+        for _ in 0..3000 {
+            let shared = a.generate_shared(1000);
+            assert_eq!(&shared[..], b.generate(1000));
+            // A slice of the pool itself, not a copy.
+            let at = shared.as_ptr() as usize - pool.data.as_ptr() as usize;
+            assert!(at + 1000 <= pool.data.len());
+        }
     }
 }

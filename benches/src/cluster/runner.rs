@@ -107,7 +107,7 @@ struct Worker {
 impl Worker {
     /// The next value, copied once out of the pool (the mutation then shares it).
     fn value(&mut self, len: usize) -> bytes::Bytes {
-        bytes::Bytes::copy_from_slice(self.values.generate(len))
+        self.values.generate_shared(len)
     }
 
     fn paper_row(&mut self, size: usize) -> Vec<Mutation> {
