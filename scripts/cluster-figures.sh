@@ -2,7 +2,7 @@
 # Per-server figures for the Bigtable paper's six benchmarks with repetitions (issue 8),
 # each repetition on a fresh one-server cluster, reads before writes so that no benchmark
 # reads a table the one before it is still compacting; then, with GATEWAY=1, the gateway's
-# overhead as direct/gateway pairs run back to back. BENCHMARKS.md "Run 6" came from
+# overhead as direct/gateway pairs run back to back. BENCHMARKS.md runs 6, 7 and 8 came from
 #
 #   scripts/cluster-figures.sh                 # REPS=3, DURATION=8, GATEWAY=1
 #
