@@ -115,7 +115,7 @@ impl RowScan {
     /// `row` through the filter, if any.
     fn filtered(&self, row: Row) -> Option<Row> {
         match &self.filter {
-            Some(f) => f.apply(&row),
+            Some(f) => f.apply_owned(row),
             None => Some(row),
         }
     }

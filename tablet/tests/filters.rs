@@ -67,7 +67,14 @@ const ALL_R1: [&str; 8] = [
 /// when the filter outputs no row.
 fn run_on(filter: &RowFilter, row: &Row) -> Vec<String> {
     let esc = |b: &[u8]| b.escape_ascii().to_string();
-    let Some(out) = compile(filter).unwrap().apply(row) else { return vec![] };
+    let compiled = compile(filter).unwrap();
+    // Taking the row gives exactly what borrowing it gives.
+    let owned = compiled.apply_owned(row.clone());
+    let Some(out) = compiled.apply(row) else {
+        assert_eq!(owned, None);
+        return vec![];
+    };
+    assert_eq!(owned.as_ref(), Some(&out));
     assert_eq!(out.key, row.key);
     let mut lines = Vec::new();
     for f in &out.families {
@@ -127,6 +134,31 @@ fn sink() -> RowFilter {
 }
 fn pass() -> RowFilter {
     f(Filter::PassAllFilter(true))
+}
+
+#[test]
+fn a_filter_that_changes_nothing_hands_back_the_row_itself() {
+    let values = |r: &Row| -> Vec<usize> {
+        r.families.iter().flat_map(|f| &f.columns).flat_map(|c| &c.cells).map(|c| c.value.as_ptr() as usize).collect()
+    };
+    let row = r1();
+    let before = values(&row);
+    for unchanged in [pass(), chain(vec![pass(), family("a|b")]), f(Filter::CellsPerColumnLimitFilter(5))] {
+        let out = compile(&unchanged).unwrap().apply_owned(row.clone()).unwrap();
+        assert_eq!(out, row);
+        let mut moved = row.clone();
+        let kept = values(&moved);
+        moved = compile(&unchanged).unwrap().apply_owned(moved).unwrap();
+        assert_eq!(values(&moved), kept, "the cells were copied");
+    }
+    assert_eq!(values(&row), before);
+    // Dropping, relabelling or stripping cells builds a new row.
+    let latest = compile(&f(Filter::CellsPerColumnLimitFilter(1))).unwrap().apply_owned(row.clone()).unwrap();
+    assert_eq!(latest.families.iter().flat_map(|f| &f.columns).map(|c| c.cells.len()).sum::<usize>(), 5);
+    let labelled = compile(&label("l")).unwrap().apply_owned(row.clone()).unwrap();
+    assert!(labelled.families.iter().flat_map(|f| &f.columns).flat_map(|c| &c.cells).all(|c| c.labels == ["l"]));
+    let stripped = compile(&f(Filter::StripValueTransformer(true))).unwrap().apply_owned(row.clone()).unwrap();
+    assert!(stripped.families.iter().flat_map(|f| &f.columns).flat_map(|c| &c.cells).all(|c| c.value.is_empty()));
 }
 
 #[test]
