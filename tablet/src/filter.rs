@@ -399,7 +399,9 @@ impl CompiledFilter {
             if out.is_empty() {
                 return None;
             }
+            // (An empty family or column in the input is dropped by a rebuild.)
             let unchanged = out.len() == inputs.len()
+                && row.families.iter().all(|f| !f.columns.is_empty() && f.columns.iter().all(|c| !c.cells.is_empty()))
                 && out.iter().zip(&inputs).enumerate().all(|(i, (c, input))| {
                     c.seq == i
                         && c.labels == input.labels

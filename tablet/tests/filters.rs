@@ -157,6 +157,11 @@ fn a_filter_that_changes_nothing_hands_back_the_row_itself() {
     assert_eq!(latest.families.iter().flat_map(|f| &f.columns).map(|c| c.cells.len()).sum::<usize>(), 5);
     let labelled = compile(&label("l")).unwrap().apply_owned(row.clone()).unwrap();
     assert!(labelled.families.iter().flat_map(|f| &f.columns).flat_map(|c| &c.cells).all(|c| c.labels == ["l"]));
+    let mut with_empty = row.clone();
+    with_empty.families[0].columns.push(col(b"empty", vec![]));
+    let pass_all = compile(&pass()).unwrap();
+    assert_eq!(pass_all.apply_owned(with_empty.clone()), pass_all.apply(&with_empty));
+    assert_eq!(pass_all.apply_owned(with_empty).unwrap(), row, "the empty column is dropped");
     let stripped = compile(&f(Filter::StripValueTransformer(true))).unwrap().apply_owned(row.clone()).unwrap();
     assert!(stripped.families.iter().flat_map(|f| &f.columns).flat_map(|c| &c.cells).all(|c| c.value.is_empty()));
 }
