@@ -308,14 +308,20 @@ fn closed_checkpoint_retries_when_the_owner_changes_the_files() {
     assert_eq!(contents(&copy), want);
 }
 
-#[test]
-fn key_samples_are_ordered_and_find_the_middle() {
-    let (_fs, dynfs) = mem_fs();
-    let db = Db::open("/db", small_options(dynfs)).unwrap();
+/// A database on `fs` holding keys 0..4000 with 100-byte values, flushed to table files.
+fn flushed_db_of_4000_keys(fs: Arc<dyn Fs>) -> Db {
+    let db = Db::open("/db", small_options(fs)).unwrap();
     for i in 0..4000u64 {
         db.put(&WriteOptions::default(), &key(i), &[b'v'; 100]).unwrap();
     }
     db.flush().unwrap();
+    db
+}
+
+#[test]
+fn key_samples_are_ordered_and_find_the_middle() {
+    let (_fs, dynfs) = mem_fs();
+    let db = flushed_db_of_4000_keys(dynfs);
     db.put(&WriteOptions::default(), b"zzz", b"in the memtable").unwrap();
     let s = db.approximate_key_samples().unwrap();
     assert!(s.samples.len() > 10, "{}", s.samples.len());
@@ -331,11 +337,7 @@ fn key_samples_are_ordered_and_find_the_middle() {
 #[test]
 fn approximate_size_in_counts_whole_files_inside_and_the_blocks_of_straddling_ones() {
     let (_fs, dynfs) = mem_fs();
-    let db = Db::open("/db", small_options(dynfs)).unwrap();
-    for i in 0..4000u64 {
-        db.put(&WriteOptions::default(), &key(i), &[b'v'; 100]).unwrap();
-    }
-    db.flush().unwrap();
+    let db = flushed_db_of_4000_keys(dynfs);
     db.wait_for_compactions().unwrap();
     let samples = db.approximate_key_samples().unwrap();
     let total = samples.table_bytes;
