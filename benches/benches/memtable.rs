@@ -1,5 +1,7 @@
 //! Memtable insert (fresh memtable per batch of 10,000 random keys with db_bench's 100-byte
-//! values; 15,000 with 1000-byte values, a tablet server's 16 MiB memtable) and point get.
+//! values; 15,000 with 1000-byte values, a tablet server's 16 MiB memtable; 60,000 of those,
+//! a 64 MiB one, in random order and sorted in runs of 100 as the engine inserts a group of
+//! that many) and point get.
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic, missing_docs)]
 
 mod common;
@@ -46,6 +48,30 @@ fn insert(c: &mut Criterion) {
             BatchSize::SmallInput,
         )
     });
+    // A 64 MiB memtable filled by groups of 100 random rows: inserted as they come, and
+    // sorted per group as `db/write.rs` inserts them (each key searched from the last).
+    let keys_64m = common::shuffled_keys(60_000, 5);
+    let mut runs_64m = keys_64m.clone();
+    for run in runs_64m.chunks_mut(100) {
+        run.sort();
+    }
+    g.throughput(Throughput::Elements(keys_64m.len() as u64));
+    for (name, keys) in
+        [("insert_60k_random_1000b", &keys_64m), ("insert_60k_random_1000b_sorted_runs_of_100", &runs_64m)]
+    {
+        g.bench_function(name, |b| {
+            b.iter_batched(
+                MemTable::new,
+                |mem| {
+                    for (seq, k) in keys.iter().enumerate() {
+                        mem.add(seq as u64 + 1, ValueKind::Value, k, &big_value);
+                    }
+                    mem
+                },
+                BatchSize::SmallInput,
+            )
+        });
+    }
     g.finish();
 }
 

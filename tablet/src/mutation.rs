@@ -12,10 +12,11 @@
 //! - **DeleteFromFamily** / **DeleteFromRow** delete every cell of the family / row.
 //!
 //! Deletions of ranges read the cells the row holds (under the row's lock, which the caller
-//! holds: [`RowGuard`]) and delete each matching key; the deletes and the sets go into the
-//! same batch, so the request is atomic. Mutations apply in order: a SetCell after a
-//! DeleteFromRow in the same request survives, a SetCell followed by a DeleteFromColumn
-//! that covers it does not. The whole list is validated before anything is built: an
+//! holds exclusively: [`RowGuard`]; a list of SetCells only reads nothing and needs the lock
+//! only shared, see [`needs_exclusive_lock`]) and delete each matching key; the deletes and
+//! the sets go into the same batch, so the request is atomic. Mutations apply in order: a
+//! SetCell after a DeleteFromRow in the same request survives, a SetCell followed by a
+//! DeleteFromColumn that covers it does not. The whole list is validated before anything is built: an
 //! invalid mutation anywhere fails the request and writes nothing.
 
 use std::collections::{BTreeMap, BTreeSet};
@@ -176,7 +177,7 @@ impl PendingRow<'_> {
 
 /// About the bytes the cells `mutations` set on `row` take in a write batch (keys with their
 /// separators and timestamp, values, lengths), to reserve a batch's room up front
-/// ([`WriteBatch::with_capacity`]) instead of copying it as it grows.
+/// ([`Db::batch_with_capacity`]) instead of copying it as it grows.
 pub fn batch_bytes_hint(row: &[u8], mutations: &[Mutation]) -> usize {
     mutations
         .iter()
@@ -191,9 +192,16 @@ pub fn batch_bytes_hint(row: &[u8], mutations: &[Mutation]) -> usize {
         .sum()
 }
 
+/// True when applying `mutations` reads the row (any deletion), so the row's lock must be
+/// held exclusively; a list of SetCells only needs it shared (see [`crate::locks`]).
+pub fn needs_exclusive_lock(mutations: &[Mutation]) -> bool {
+    mutations.iter().any(|m| !matches!(m.mutation, Some(Kind::SetCell(_))))
+}
+
 /// Builds the batch that applies `mutations` to `row`, in order. `guard` must hold `row`'s
-/// lock in `locks` (checked), and the caller must write the batch before releasing it;
-/// `now_micros` is the request's arrival time (used for `-1` timestamps).
+/// lock in `locks`, exclusively when [`needs_exclusive_lock`] says so (both checked), and
+/// the caller must write the batch before releasing it; `now_micros` is the request's
+/// arrival time (used for `-1` timestamps).
 pub fn build_batch(
     db: &Db,
     locks: &RowLocks,
@@ -203,7 +211,7 @@ pub fn build_batch(
     schema: &Schema,
     now_micros: i64,
 ) -> Result<WriteBatch> {
-    let mut batch = WriteBatch::with_capacity(batch_bytes_hint(row, mutations));
+    let mut batch = db.batch_with_capacity(batch_bytes_hint(row, mutations));
     append_row(db, locks, guard, row, mutations, schema, now_micros, &mut batch)?;
     Ok(batch)
 }
@@ -223,6 +231,12 @@ pub fn append_row(
 ) -> Result<()> {
     if !guard.covers(locks, row) {
         return Err(Error::invalid(format!("internal: row lock of {} not held", escape_for_display(row))));
+    }
+    if !guard.is_exclusive() && needs_exclusive_lock(mutations) {
+        return Err(Error::invalid(format!(
+            "internal: row lock of {} held shared for mutations that read the row",
+            escape_for_display(row)
+        )));
     }
     validate_row_key(row)?;
     validate(mutations, schema)?;
@@ -354,5 +368,25 @@ mod tests {
         let g = locks.lock(b"r");
         let b = build_batch(&db, &locks, &g, b"r", &[set("cf", "a", 0), set("cf", "a", 0)], &schema(), 0).unwrap();
         assert_eq!(b.count(), 1, "same cell twice: one put");
+    }
+
+    #[test]
+    fn only_lists_that_read_the_row_need_it_exclusively() {
+        let dir = tempfile::tempdir().unwrap();
+        let db = Db::open(dir.path(), engine::Options::default()).unwrap();
+        let locks = RowLocks::new(16);
+        let sets = [set("cf", "a", 0), set("cf", "b", -1)];
+        let delete = Mutation { mutation: Some(Kind::DeleteFromRow(DeleteFromRow {})) };
+        let mixed = [delete.clone(), set("cf", "a", 0)];
+        assert!(!needs_exclusive_lock(&sets));
+        assert!(needs_exclusive_lock(&mixed));
+        assert!(needs_exclusive_lock(&[delete]));
+        let shared = locks.lock_shared(b"r");
+        assert_eq!(build_batch(&db, &locks, &shared, b"r", &sets, &schema(), 0).unwrap().count(), 2);
+        let e = build_batch(&db, &locks, &shared, b"r", &mixed, &schema(), 0).unwrap_err();
+        assert!(e.to_string().contains("held shared"), "{e}");
+        drop(shared);
+        let exclusive = locks.lock(b"r");
+        assert_eq!(build_batch(&db, &locks, &exclusive, b"r", &mixed, &schema(), 0).unwrap().count(), 1);
     }
 }

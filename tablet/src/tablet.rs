@@ -165,7 +165,11 @@ impl Tablet {
     pub fn mutate_row(&self, row: &[u8], mutations: &[Mutation]) -> Result<()> {
         self.check_row(row)?;
         let schema = self.schema.get();
-        let guard = self.locks.lock(row);
+        let guard = if crate::mutation::needs_exclusive_lock(mutations) {
+            self.locks.lock(row)
+        } else {
+            self.locks.lock_shared(row)
+        };
         // Read under the lock, so successive writes to one row get non-decreasing server
         // timestamps (as long as the clock does not step back).
         let now = self.clock.now_micros();
@@ -188,11 +192,14 @@ impl Tablet {
     pub fn mutate_rows(&self, entries: &[(&[u8], &[Mutation])]) -> Vec<Result<()>> {
         let mut results: Vec<Option<Result<()>>> = vec![None; entries.len()];
         let schema = self.schema.get();
-        let rows = entries.iter().map(|(row, _)| *row).filter(|row| self.contains_row(row));
-        let guards = self.locks.lock_all(rows);
+        let rows = entries
+            .iter()
+            .filter(|(row, _)| self.contains_row(row))
+            .map(|(row, mutations)| (*row, crate::mutation::needs_exclusive_lock(mutations)));
+        let guards = self.locks.lock_rows(rows);
         // Read under the locks, as in `mutate_row`.
         let now = self.clock.now_micros();
-        let mut batch = WriteBatch::with_capacity(
+        let mut batch = self.db.batch_with_capacity(
             entries.iter().map(|(row, mutations)| crate::mutation::batch_bytes_hint(row, mutations)).sum(),
         );
         let mut members: Vec<usize> = Vec::new();
@@ -288,5 +295,70 @@ impl Tablet {
             );
         }
         Ok(self.db.close()?)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::sync::mpsc;
+    use std::sync::Arc;
+    use std::time::Duration;
+
+    use super::*;
+    use crate::proto::bigtable::mutation::{DeleteFromRow, Mutation as Kind, SetCell};
+
+    fn set(q: &str) -> Mutation {
+        Mutation {
+            mutation: Some(Kind::SetCell(SetCell {
+                family_name: "cf".into(),
+                column_qualifier: q.as_bytes().to_vec(),
+                timestamp_micros: 1000,
+                value: bytes::Bytes::from_static(b"v"),
+            })),
+        }
+    }
+
+    /// Runs `write` on another thread; true when it finished within a few seconds.
+    fn finishes(tablet: &Arc<Tablet>, write: impl FnOnce(&Tablet) + Send + 'static) -> bool {
+        let (tx, rx) = mpsc::channel();
+        let t = tablet.clone();
+        std::thread::spawn(move || {
+            write(&t);
+            let _ = tx.send(());
+        });
+        rx.recv_timeout(Duration::from_secs(5)).is_ok()
+    }
+
+    #[test]
+    fn blind_writes_share_a_row_lock_and_deletions_wait_for_it() {
+        let dir = tempfile::tempdir().unwrap();
+        let schema = Schema::new().with_family("cf", None).unwrap();
+        let tablet = Arc::new(Tablet::open(dir.path(), b"", b"", schema, TabletOptions::default()).unwrap());
+        // Another blind writer of the row is in the middle of its write.
+        let held = tablet.locks.lock_shared(b"r");
+        assert!(finishes(&tablet, |t| t.mutate_row(b"r", &[set("a")]).unwrap()), "mutate_row waited");
+        let entries: [(&[u8], &[Mutation]); 2] = [(b"r", &[set("b")]), (b"s", &[set("c")])];
+        let rows = entries.map(|(r, m)| (r.to_vec(), m.to_vec()));
+        assert!(
+            finishes(&tablet, move |t| {
+                let entries: Vec<(&[u8], &[Mutation])> = rows.iter().map(|(r, m)| (&r[..], &m[..])).collect();
+                assert!(t.mutate_rows(&entries).iter().all(|r| r.is_ok()));
+            }),
+            "mutate_rows waited"
+        );
+        // A deletion reads the row, so it must wait for the holder.
+        let delete = Mutation { mutation: Some(Kind::DeleteFromRow(DeleteFromRow {})) };
+        let (tx, rx) = mpsc::channel();
+        let t = tablet.clone();
+        let deleter = std::thread::spawn(move || {
+            t.mutate_row(b"r", &[delete]).unwrap();
+            tx.send(()).unwrap();
+        });
+        assert!(rx.recv_timeout(Duration::from_millis(100)).is_err(), "a deletion ran under a shared holder");
+        drop(held);
+        rx.recv_timeout(Duration::from_secs(5)).unwrap();
+        deleter.join().unwrap();
+        assert!(tablet.read_row(b"r").unwrap().is_none());
+        assert!(tablet.read_row(b"s").unwrap().is_some());
     }
 }

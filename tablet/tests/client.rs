@@ -155,6 +155,23 @@ fn config(root: &std::path::Path) -> ServerConfig {
     c
 }
 
+/// Moves tablet "right" (`[m, end)`, epoch `epoch - 1` on `from`) to `to` at `epoch`, and
+/// tells the fake master so; clients' caches still say `from`.
+async fn move_right(locations: &Locations, from: &Running, to: &Running, epoch: u64) {
+    from.control()
+        .await
+        .unload_tablet(UnloadTabletRequest {
+            table_id: descriptor("right", b"", b"", 1).table_id,
+            tablet_id: "right".into(),
+            epoch: epoch - 1,
+        })
+        .await
+        .unwrap();
+    to.control().await.load_tablet(load(descriptor("right", b"m", b"", epoch))).await.unwrap();
+    locations.tablets.lock()[1] =
+        TabletLocation { tablet: Some(descriptor("right", b"m", b"", epoch)), address: to.addr.to_string() };
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn routes_across_servers_and_follows_a_moved_tablet() {
     // One data root shared by two servers, as in a cluster.
@@ -174,12 +191,22 @@ async fn routes_across_servers_and_follows_a_moved_tablet() {
     let client = Client::connect_master_with(&master, opts).unwrap();
     let t = client.table(TABLE);
 
-    let entries: Vec<_> = ["a", "f", "k", "m", "q", "z"]
-        .iter()
-        .map(|k| (k.as_bytes().to_vec(), vec![mutation::set_cell("cf1", b"q", 1000, k.as_bytes())]))
-        .collect();
-    let results = t.mutate_rows(entries).await.unwrap();
+    let entries = |rows: &[&str]| -> Vec<_> {
+        rows.iter()
+            .map(|k| (k.as_bytes().to_vec(), vec![mutation::set_cell("cf1", b"q", 1000, k.as_bytes())]))
+            .collect()
+    };
+    let results = t.mutate_rows(entries(&["a", "f", "k", "m", "q", "z"])).await.unwrap();
     assert!(results.iter().all(Result::is_ok), "{results:?}");
+    let asked = *locations.asked.lock();
+    let results = t.mutate_rows(entries(&["b", "g", "p", "w"])).await.unwrap();
+    assert!(results.iter().all(Result::is_ok), "{results:?}");
+    assert_eq!(*locations.asked.lock(), asked, "a warm cache places every entry without the master");
+    t.mutate_rows(entries(&["b", "g", "p", "w"]).into_iter().map(|(r, _)| (r, vec![mutation::delete_row()])).collect())
+        .await
+        .unwrap()
+        .iter()
+        .for_each(|r| assert!(r.is_ok(), "{r:?}"));
     let all = t.read_rows(rows::all(), None, None).collect_all().await.unwrap();
     assert_eq!(keys(&all), ["a", "f", "k", "m", "q", "z"], "one read spans both servers in key order");
     let rev = t.read_rows_reversed(rows::range_closed_open(b"g", b"r"), None, None).collect_all().await.unwrap();
@@ -189,25 +216,21 @@ async fn routes_across_servers_and_follows_a_moved_tablet() {
     let asked = *locations.asked.lock();
 
     // Move "right" from b to a at epoch 2; the client's cache still says b.
-    b.control()
-        .await
-        .unload_tablet(UnloadTabletRequest {
-            table_id: descriptor("right", b"", b"", 1).table_id,
-            tablet_id: "right".into(),
-            epoch: 1,
-        })
-        .await
-        .unwrap();
-    a.control().await.load_tablet(load(descriptor("right", b"m", b"", 2))).await.unwrap();
-    locations.tablets.lock()[1] =
-        TabletLocation { tablet: Some(descriptor("right", b"m", b"", 2)), address: a.addr.to_string() };
+    move_right(&locations, &b, &a, 2).await;
 
     t.mutate_row(b"y", vec![mutation::set_cell("cf1", b"q", 1000, b"after move")]).await.unwrap();
     assert!(*locations.asked.lock() > asked, "a not-serving answer made the client ask again");
     let row = t.read_row(b"y", None).await.unwrap().unwrap();
     assert_eq!(value(&row, "cf1", b"q"), b"after move");
+    // Back to b at epoch 3: a batch the stale cache splits between the servers; the rows
+    // of the moved tablet come back "not serving" and go again, to the right server.
+    move_right(&locations, &a, &b, 3).await;
+    let asked = *locations.asked.lock();
+    let results = t.mutate_rows(entries(&["e", "x"])).await.unwrap();
+    assert!(results.iter().all(Result::is_ok), "{results:?}");
+    assert!(*locations.asked.lock() > asked, "the moved tablet was looked up again");
     let all = t.read_rows(rows::all(), None, None).collect_all().await.unwrap();
-    assert_eq!(keys(&all), ["a", "f", "k", "m", "q", "y", "z"], "nothing lost in the move");
+    assert_eq!(keys(&all), ["a", "e", "f", "k", "m", "q", "x", "y", "z"], "nothing lost in the moves");
 
     // An unassigned tablet: retried until the deadline, then a clear error.
     locations.tablets.lock()[1].address.clear();

@@ -106,6 +106,8 @@ pub(crate) struct DbInner {
     /// Stored with Release after the memtable inserts; loaded with Acquire by readers.
     pub visible_seq: AtomicU64,
     pub writers: Mutex<write::WriteQueue>,
+    /// Written batches kept for reuse by `batch_with_capacity`.
+    pub batches: write::BatchPool,
     /// Signalled when the queue reaches the size a sleeping sync leader waits for.
     pub writers_grew: Condvar,
     /// Writers in the queue (a copy of its length, read without the lock by a yielding leader).
@@ -157,6 +159,16 @@ impl Db {
         let mut b = WriteBatch::new();
         b.delete(key);
         self.write(wo, b)
+    }
+
+    /// An empty batch with room for about `bytes` bytes of operations, like
+    /// [`WriteBatch::with_capacity`], but reusing the buffer of a batch this database has
+    /// already written when one is large enough: [`Db::write`] keeps written batches (up to
+    /// 64 of at most 2 MiB) for this. Programs that build a large batch per request, from
+    /// many threads, should take their batches here; the allocator then hands out no fresh
+    /// memory per write.
+    pub fn batch_with_capacity(&self, bytes: usize) -> WriteBatch {
+        self.inner.batches.take(bytes)
     }
 
     /// Applies every operation of `batch` atomically: readers see all of it or none.

@@ -142,6 +142,7 @@ pub(crate) fn open(dir: &Path, opts: Options) -> Result<Arc<DbInner>> {
         lock: Mutex::new(Some(lock)),
         visible_seq: AtomicU64::new(versions.last_sequence),
         writers: Mutex::new(Default::default()),
+        batches: Default::default(),
         writers_grew: Condvar::new(),
         writers_queued: Default::default(),
         log: Mutex::new(LogState { writer: None, number: 0, last_seq: versions.last_sequence }),

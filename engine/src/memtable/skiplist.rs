@@ -32,9 +32,15 @@
 //!    that sees the old height starts lower, which is merely slower.
 //! 6. The head node has a tower of [`MAX_HEIGHT`] pointers and no entry; it sorts before
 //!    every key and is never returned to callers as an entry (search results map it to null).
-//! 7. The writer's splice (`Writer::splice`) only ever names nodes of this list, and is only a
-//!    hint: it is used for an insertion only after checking, at every level, that it brackets
-//!    the new key; otherwise a full search from the head runs.
+//! 7. The writer's splice (`Writer::splice`) only ever names nodes of this list: at each
+//!    level, the last node with a key `<=` the last inserted key (or the head). It is a
+//!    finger, never trusted blindly: a key below the splice's bottom node gets a full search
+//!    from the head; a key above it is bracketed at every level from the lowest one whose
+//!    successor is `>=` the key upwards (the first node after the last inserted key at level
+//!    `i + 1` is at or after the one at level `i`, levels being sublists), checked at that
+//!    level, and searched forward from the splice below it. Ascending keys, one after the
+//!    other, cost O(1); keys a few nodes apart cost the levels of that distance, not of the
+//!    whole list (why the engine inserts a group's entries sorted, `db/write.rs`).
 //!
 //! # Node layout
 //!
@@ -337,7 +343,7 @@ impl SkipList {
         let max_height = self.max_height.load(AtomicOrdering::Relaxed);
         let mut prev = w.splice;
         // SAFETY: the splice names nodes of this list (invariant 7).
-        if !unsafe { self.splice_brackets(&prev, max_height, &t) } {
+        if !unsafe { self.search_from_splice(&mut prev, max_height, &t) } {
             self.find_ge(&t, Some(&mut prev));
         }
         let height = w.random_height();
@@ -396,31 +402,107 @@ impl SkipList {
         self.len.fetch_add(1, AtomicOrdering::Relaxed);
     }
 
-    /// True when, at every level below `max_height`, `splice[level] < t <= next` holds
-    /// (or the next is null), i.e. `splice` is exactly what a full search would find.
+    /// Turns `splice` (invariant 7) into the predecessors of `t` at every level below
+    /// `max_height` (the last node `< t`, or the head), searching forward from the splice;
+    /// false, with `splice` unusable, when `t` sorts at or before the splice's bottom node or
+    /// no level brackets it (then a full search must run).
     ///
     /// # Safety
-    /// `splice` names nodes of this list, `splice[level]` of height `> level`.
+    /// `splice` names nodes of this list, `splice[level]` of height `> level`, and is the
+    /// writer's splice (invariant 7) unchanged since the last insert.
     #[inline]
-    unsafe fn splice_brackets(&self, splice: &[Node; MAX_HEIGHT], max_height: usize, t: &Target<'_>) -> bool {
-        // Levels are non-increasing in key order (a higher level's splice is at or before a
-        // lower one's), so checking the bottom node is below `t` covers every level.
+    unsafe fn search_from_splice(&self, splice: &mut [Node; MAX_HEIGHT], max_height: usize, t: &Target<'_>) -> bool {
         let bottom = splice[0];
         // SAFETY: a node of this list (precondition); the head is handled by the check.
         if bottom != self.head && unsafe { bottom.compare(t) } != Ordering::Less {
             return false;
         }
-        let mut checked = Node::NULL;
-        for (level, &s) in splice.iter().enumerate().take(max_height) {
+        // Every splice node is now `< t` (a higher level's is at or before the bottom one).
+        // The lowest level whose successor is `>= t` (or null) brackets `t`, and so does
+        // every level above it (invariant 7).
+        let mut level = 0;
+        let mut known_less = Node::NULL;
+        while level < max_height {
             // SAFETY: precondition.
-            let next = unsafe { s.next(level) };
+            let next = unsafe { splice[level].next(level) };
             // SAFETY: a non-null successor is a published node of this list.
-            if !next.is_null() && next != checked && unsafe { next.compare(t) } == Ordering::Less {
-                return false;
+            if next.is_null() || (next != known_less && unsafe { next.compare(t) } != Ordering::Less) {
+                break;
             }
-            checked = next;
+            known_less = next;
+            level += 1;
+        }
+        if level == max_height {
+            return false;
+        }
+        debug_assert!((level..max_height).all(|l| {
+            // SAFETY: as above.
+            let next = unsafe { splice[l].next(l) };
+            // SAFETY: as above.
+            next.is_null() || unsafe { next.compare(t) } != Ordering::Less
+        }));
+        // Below it, search down as from the head, but starting from the splice: at each level
+        // from the later of the splice node and the node found one level up. Until the search
+        // has moved, that is the splice node (at or after every higher one); once it has, the
+        // node found (after the last inserted key, so after every splice node).
+        let mut known_ge = Node::NULL;
+        let mut x = self.head;
+        let mut moved = false;
+        while level > 0 {
+            level -= 1;
+            if !moved {
+                x = splice[level];
+            }
+            loop {
+                // SAFETY: `x` is a splice node of height `> level` or a node reached at a
+                // level `>= level`.
+                let next = unsafe { x.next(level) };
+                // SAFETY: a non-null successor is a published node of this list.
+                if !next.is_null() && next != known_ge && unsafe { next.compare(t) } == Ordering::Less {
+                    x = next;
+                    moved = true;
+                    continue;
+                }
+                known_ge = next;
+                break;
+            }
+            splice[level] = x;
         }
         true
+    }
+
+    /// Checks invariant 4: every level sorted, and each level's nodes also on the level
+    /// below. Returns the number of nodes per level.
+    #[cfg(test)]
+    pub(crate) fn check_levels(&self) -> Result<Vec<usize>, String> {
+        let max_height = self.max_height.load(AtomicOrdering::Relaxed);
+        let mut counts = Vec::new();
+        let mut below: std::collections::HashSet<*mut u8> = std::collections::HashSet::new();
+        for level in 0..max_height {
+            let mut on_level = std::collections::HashSet::new();
+            // SAFETY: the head has every level; nodes reached at `level` have it too.
+            let mut x = unsafe { self.head.next(level) };
+            let mut last: Option<&[u8]> = None;
+            while !x.is_null() {
+                // SAFETY: a published node of this list.
+                let key = unsafe { x.key() };
+                if let Some(prev) = last {
+                    if keys::compare_internal(prev, key) != Ordering::Less {
+                        return Err(format!("level {level}: {prev:?} before {key:?}"));
+                    }
+                }
+                if level > 0 && !below.contains(&x.0) {
+                    return Err(format!("level {level}: {key:?} is not on level {}", level - 1));
+                }
+                on_level.insert(x.0);
+                last = Some(key);
+                // SAFETY: as above.
+                x = unsafe { x.next(level) };
+            }
+            counts.push(on_level.len());
+            below = on_level;
+        }
+        Ok(counts)
     }
 
     /// The first node `>= t`, or null. With `prev`, also records at each level below

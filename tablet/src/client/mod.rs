@@ -453,11 +453,29 @@ impl Table {
         let mut pending: Vec<usize> = (0..entries.len()).collect();
         let mut backoff = self.client.backoff();
         while !pending.is_empty() {
-            // Group the pending entries by server.
+            // Group the pending entries by server: from the location cache, under one lock
+            // and without copying a row or an address per entry; the entries it cannot place
+            // one by one through `locate` (which asks the master).
             let mut by_server: HashMap<String, Vec<usize>> = HashMap::new();
             let mut last_err = None;
             let mut retry = Vec::new();
-            for &i in &pending {
+            let mut unplaced = Vec::new();
+            {
+                let cache = self.client.inner.cache.lock();
+                let table = cache.get(&self.name);
+                for &i in &pending {
+                    match table.and_then(|t| t.find(&entries[i].0)).filter(|l| !l.address.is_empty()) {
+                        Some(loc) => match by_server.get_mut(loc.address.as_str()) {
+                            Some(group) => group.push(i),
+                            None => {
+                                by_server.insert(loc.address.clone(), vec![i]);
+                            }
+                        },
+                        None => unplaced.push(i),
+                    }
+                }
+            }
+            for i in unplaced {
                 let row = &entries[i].0;
                 let mut end = row.clone();
                 end.push(0);
