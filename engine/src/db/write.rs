@@ -45,14 +45,17 @@ const MAX_GROUP_BYTES: usize = 1 << 20;
 const SYNC_GROUP_WAIT: Duration = Duration::from_micros(200);
 
 /// A non-sync writer with more than this many batch bytes queued ahead of it (the group
-/// being committed included) sleeps at once instead of yielding first: committing that much
-/// (WAL append and memtable inserts, about 2.5 ns a byte with 1000-byte values) outlasts the
-/// default yield limit anyway, and a crowd of yielding writers takes the CPU from the leader
-/// that would release them. Measured with 32 clients writing 100 rows of 1000 bytes per
-/// request to a tablet server on 2 cores: sched_yield was 11% of the server's CPU (queued
-/// writers and row-lock waits), 2% with this and shared row locks (`BENCHMARKS.md`, run
-/// 10). Small writes (db_bench's) and sync groups, whose wait is the fsync, still yield.
-pub(crate) const YIELD_MAX_BYTES_AHEAD: usize = 128 << 10;
+/// being committed included) sleeps at once instead of yielding first: on a busy machine
+/// each yield is a context switch, and committing that much (WAL append and memtable
+/// inserts, about 2.5 ns a byte with 1000-byte values) keeps a crowd of yielding writers
+/// switching while the leader works. Measured with 32 clients writing 100 rows of 1000
+/// bytes per request to a tablet server on 2 cores (four tablets, so about 27 KiB per
+/// engine write): `sched_yield` was 11% of the server's CPU with every writer yielding;
+/// with a 128 KiB limit it was 2% but still a third of the server's context switches; at
+/// 16 KiB the server's CPU per row fell by about a tenth more (`BENCHMARKS.md`, run 10).
+/// Small writes (db_bench's, up to about a hundred queued) and sync groups, whose wait is
+/// the fsync, still yield.
+pub(crate) const YIELD_MAX_BYTES_AHEAD: usize = 16 << 10;
 
 /// Most written batches a database keeps for reuse ([`BatchPool`]).
 const POOLED_BATCHES: usize = 64;
