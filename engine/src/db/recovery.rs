@@ -177,7 +177,9 @@ pub(crate) fn open(dir: &Path, opts: Options) -> Result<Arc<DbInner>> {
     // A fresh WAL for new writes, then the MANIFEST that makes the replay durable.
     let log_number = inner.next_file.fetch_add(1, Ordering::Relaxed);
     let log_path = log_file(dir, log_number);
-    let writer = crate::wal::Writer::new(fs.create(&log_path)?, log_path).with_preallocation(super::WAL_PREALLOCATION);
+    let writer = crate::wal::Writer::new(fs.create(&log_path)?, log_path)
+        .with_preallocation(super::WAL_PREALLOCATION)
+        .with_writeback(opts.wal_bytes_per_sync);
     fs.sync_dir(dir)?;
     edit.log_number = Some(log_number);
     edit.last_sequence = Some(last_seq);

@@ -10,7 +10,8 @@
 //!    frozen memtables), wait for compaction (level 0 at the stop trigger), sleep a
 //!    millisecond (level 0 at the slowdown trigger), or freeze the memtable and start a new
 //!    WAL (the old WAL is fsync'd first, so a later WAL never survives a crash that an
-//!    earlier one's tail does not).
+//!    earlier one's tail does not; write-out was started every `wal_bytes_per_sync` as the
+//!    WAL grew, so little is left for that fsync).
 //! 3. The leader gathers the queued batches (up to 1 MiB; a non-sync leader never takes a
 //!    sync writer), assigns them consecutive sequence numbers, appends them as one WAL
 //!    record, hands it to the OS, and fsyncs it if any writer of the group asked for `sync`.
@@ -433,7 +434,9 @@ fn make_room(db: &Arc<DbInner>, log: &mut LogState, mut force: bool) -> Result<(
             }
             let f = db.fs.create(&path)?;
             db.fs.sync_dir(&db.dir)?;
-            Ok(crate::wal::Writer::new(f, path.clone()).with_preallocation(super::WAL_PREALLOCATION))
+            Ok(crate::wal::Writer::new(f, path.clone())
+                .with_preallocation(super::WAL_PREALLOCATION)
+                .with_writeback(opts.wal_bytes_per_sync))
         })();
         let writer = match switched {
             Ok(w) => w,
@@ -455,6 +458,7 @@ fn make_room(db: &Arc<DbInner>, log: &mut LogState, mut force: bool) -> Result<(
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::fs::Fs;
     use crate::{Db, Options, ReadOptions, WriteOptions};
 
     #[test]
@@ -482,6 +486,33 @@ mod tests {
         assert!(db.batch_with_capacity(1 << 20).capacity() >= 1 << 20, "none large enough: a new one");
         assert_eq!(db.inner.batches.len(), POOLED_BATCHES);
         assert_eq!(db.get(&ReadOptions::default(), &7u32.to_be_bytes()).unwrap(), Some(vec![7u8; 1000]));
+    }
+
+    /// Without syncs the WAL gets no zeros ahead and has write-out started every
+    /// `wal_bytes_per_sync`; after a sync it is reserved ahead as before.
+    #[test]
+    fn the_wal_is_written_out_as_it_grows_and_reserved_only_once_synced() {
+        let fs = crate::fs::MemFs::new();
+        let opts = Options { fs: Arc::new(fs.clone()), wal_bytes_per_sync: 64 << 10, ..Options::default() };
+        let db = Db::open(std::path::Path::new("/db"), opts).unwrap();
+        let wal = || {
+            let logs: Vec<String> =
+                fs.list_dir(std::path::Path::new("/db")).unwrap().into_iter().filter(|n| n.ends_with(".log")).collect();
+            assert_eq!(logs.len(), 1, "{logs:?}");
+            fs.file_size(&std::path::Path::new("/db").join(&logs[0])).unwrap()
+        };
+        let before = fs.writeback_calls();
+        for i in 0..200u32 {
+            let mut b = db.batch_with_capacity(0);
+            b.put(&i.to_be_bytes(), &[1u8; 1000]);
+            db.write(&WriteOptions::default(), b).unwrap();
+        }
+        let size = wal();
+        assert!(size > 200_000 && size < 210_000, "no zeros ahead of an unsynced WAL: {size} bytes");
+        assert_eq!(fs.writeback_calls() - before, 3, "write-out started at 64, 128 and 192 KiB");
+        db.put(&WriteOptions { sync: true }, b"synced", b"x").unwrap();
+        db.put(&WriteOptions::default(), b"after", b"y").unwrap();
+        assert_eq!(wal() % crate::db::WAL_PREALLOCATION, 0, "reserved in steps once synced");
     }
 
     #[test]

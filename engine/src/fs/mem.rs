@@ -75,6 +75,8 @@ struct Inner {
     /// only to decide whether a handle is dead, and a crash happens-before the test's
     /// next step through the same lock.
     epoch: AtomicU64,
+    /// `WritableFile::start_writeback` calls, all files.
+    writebacks: AtomicU64,
 }
 
 /// An in-memory, crash-simulating, fault-injecting [`Fs`]. Cloning shares the same files.
@@ -114,13 +116,26 @@ fn not_found(path: &Path) -> Error {
 impl MemFs {
     /// An empty file system.
     pub fn new() -> Self {
-        MemFs { inner: Arc::new(Inner { state: Mutex::new(State::default()), epoch: AtomicU64::new(0) }), life: 0 }
+        MemFs {
+            inner: Arc::new(Inner {
+                state: Mutex::new(State::default()),
+                epoch: AtomicU64::new(0),
+                writebacks: AtomicU64::new(0),
+            }),
+            life: 0,
+        }
     }
 
     fn next_life(&self, st: &mut State) -> MemFs {
         let life = self.inner.epoch.fetch_add(1, Ordering::Relaxed) + 1;
         st.locks.clear();
         MemFs { inner: self.inner.clone(), life }
+    }
+
+    /// How many times a file asked for write-out to start (`WritableFile::start_writeback`;
+    /// in memory there is nothing to do but count).
+    pub fn writeback_calls(&self) -> u64 {
+        self.inner.writebacks.load(Ordering::Relaxed)
     }
 
     /// Simulates a machine crash: unsynced bytes and non-durable directory entries are lost,
@@ -250,6 +265,12 @@ impl WritableFile for MemWritable {
     fn flush(&mut self) -> Result<()> {
         self.fs.check_alive(self.epoch, &self.path)?;
         self.fs.fault(FaultOp::Write, &self.path)
+    }
+
+    fn start_writeback(&mut self) -> Result<()> {
+        self.fs.check_alive(self.epoch, &self.path)?;
+        self.fs.inner.writebacks.fetch_add(1, Ordering::Relaxed);
+        Ok(())
     }
 
     fn sync(&mut self) -> Result<()> {

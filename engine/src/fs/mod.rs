@@ -38,6 +38,12 @@ pub trait WritableFile: Send {
         let _ = len;
         Ok(())
     }
+    /// Asks the OS to start writing what was handed to it (by `flush`) to the device,
+    /// without waiting for it, so that a later `sync` has little left to do. No durability
+    /// promise: only `sync` makes data durable. The default does nothing.
+    fn start_writeback(&mut self) -> Result<()> {
+        Ok(())
+    }
     /// Bytes appended so far (buffered or not).
     fn len(&self) -> u64;
     /// True when nothing has been appended.
