@@ -116,7 +116,16 @@ impl WritableFile for PosixWritableFile {
             // SAFETY: a plain system call on a descriptor this file owns; no memory is passed.
             let r = unsafe { libc::sync_file_range(self.file.as_raw_fd(), from, n, libc::SYNC_FILE_RANGE_WRITE) };
             if r != 0 {
-                return Err(Error::io(&self.path, std::io::Error::last_os_error()));
+                let e = std::io::Error::last_os_error();
+                // A file system or file kind without it: nothing to start, nothing lost. Any
+                // other error (EIO above all) is the file's and must not be swallowed: the
+                // kernel reports a write-back error once per open file, so a later fsync
+                // would not see it again.
+                let unsupported =
+                    matches!(e.raw_os_error(), Some(libc::EINVAL | libc::ESPIPE | libc::ENOSYS | libc::EOPNOTSUPP));
+                if !unsupported {
+                    return Err(Error::io(&self.path, e));
+                }
             }
         }
         self.written_back = handed;
