@@ -16,7 +16,7 @@
 use std::ops::Deref;
 
 use engine::{Db, WriteBatch, WriteOptions};
-use parking_lot::{RwLock, RwLockWriteGuard};
+use parking_lot::{RwLock, RwLockReadGuard, RwLockWriteGuard};
 
 use crate::error::{Error, Result};
 
@@ -55,6 +55,14 @@ impl GatedDb {
         Ok(())
     }
 
+    /// The gate held open without waiting: `None` when it is closed, held by a split, or
+    /// a split waits for it. Writes through the returned [`OpenGate`] pass without taking
+    /// the gate again; a split waits until it is dropped.
+    pub fn try_open(&self) -> Option<OpenGate<'_>> {
+        let gate = self.gate.try_read()?;
+        (*gate == GateState::Open).then_some(OpenGate { db: &self.db, _gate: gate })
+    }
+
     /// [`GatedDb::write`] of one put.
     pub fn put(&self, wo: &WriteOptions, key: &[u8], value: &[u8]) -> Result<()> {
         let mut b = WriteBatch::new();
@@ -78,6 +86,20 @@ impl GatedDb {
     /// The gate's state now.
     pub fn gate_state(&self) -> GateState {
         self.gate.read().clone()
+    }
+}
+
+/// The write gate held open (shared) by [`GatedDb::try_open`].
+#[derive(Debug)]
+pub struct OpenGate<'a> {
+    db: &'a Db,
+    _gate: RwLockReadGuard<'a, GateState>,
+}
+
+impl OpenGate<'_> {
+    /// Applies `batch`; the gate is already held open.
+    pub fn write(&self, wo: &WriteOptions, batch: WriteBatch) -> Result<()> {
+        Ok(self.db.write(wo, batch)?)
     }
 }
 

@@ -103,6 +103,24 @@ impl RowLocks {
         }
         guards
     }
+
+    /// [`RowLocks::lock_rows`] without waiting: `None` (holding nothing) when any stripe is
+    /// held in a conflicting mode or an exclusive holder waits for it. For callers that
+    /// must not block (a request applied on an async worker thread).
+    pub fn try_lock_rows<'r>(&self, rows: impl IntoIterator<Item = (&'r [u8], bool)>) -> Option<Vec<RowGuard<'_>>> {
+        let mut stripes: Vec<(usize, bool)> = rows.into_iter().map(|(r, x)| (self.stripe_of(r), x)).collect();
+        stripes.sort_unstable();
+        let mut guards: Vec<RowGuard<'_>> = Vec::with_capacity(stripes.len());
+        for (i, &(stripe, exclusive)) in stripes.iter().enumerate() {
+            if stripes.get(i + 1).is_some_and(|&(next, _)| next == stripe) {
+                continue;
+            }
+            let lock = self.stripes.get(stripe)?;
+            let held = if exclusive { Held::Exclusive(lock.try_write()?) } else { Held::Shared(lock.try_read()?) };
+            guards.push(RowGuard { held, stripe, locks: self });
+        }
+        Some(guards)
+    }
 }
 
 impl RowLocks {
@@ -198,6 +216,26 @@ mod tests {
             assert_eq!(g.is_exclusive(), g.covers(&locks, exclusive_row), "stripe {}", g.stripe);
         }
         assert!(rows.iter().all(|r| locks.guard_of(&guards, r).is_some()));
+    }
+
+    #[test]
+    fn try_lock_rows_takes_what_is_free_and_holds_nothing_when_it_cannot() {
+        let locks = RowLocks::new(64);
+        let rows: Vec<Vec<u8>> = (0..20u32).map(|i| i.to_be_bytes().to_vec()).collect();
+        let shared: Vec<(&[u8], bool)> = rows.iter().map(|r| (r.as_slice(), false)).collect();
+        // Free: like lock_rows.
+        let guards = locks.try_lock_rows(shared.clone()).unwrap();
+        assert!(rows.iter().all(|r| locks.guard_of(&guards, r).is_some()));
+        // Shared holders let other shared requests in, not exclusive ones.
+        assert!(locks.try_lock_rows(shared.clone()).is_some());
+        assert!(locks.try_lock_rows([(rows[3].as_slice(), true)]).is_none());
+        drop(guards);
+        // An exclusive holder of one row's stripe keeps the whole request out, and the
+        // refused request holds nothing afterwards (every stripe is free again).
+        let held = locks.lock(&rows[5]);
+        assert!(locks.try_lock_rows(shared.clone()).is_none());
+        drop(held);
+        assert!(locks.try_lock_rows(rows.iter().map(|r| (r.as_slice(), true))).is_some());
     }
 
     #[test]

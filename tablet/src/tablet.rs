@@ -23,10 +23,10 @@ use engine::{Db, Options, WriteBatch, WriteOptions};
 
 use crate::clock::{Clock, SystemClock};
 use crate::error::{Error, Result};
-use crate::gate::GatedDb;
+use crate::gate::{GatedDb, OpenGate};
 use crate::gc::GcFilterFactory;
 use crate::keys::{rows_key_range, KeyRange};
-use crate::locks::{RowLocks, DEFAULT_STRIPES};
+use crate::locks::{RowGuard, RowLocks, DEFAULT_STRIPES};
 use crate::mutation::{append_row, build_batch};
 use crate::proto::bigtable::{Mutation, Row, RowFilter, RowSet};
 use crate::range_filter::RangeGcFilterFactory;
@@ -190,13 +190,44 @@ impl Tablet {
     /// fails, its entries and every later one fail with its error, and none of them was
     /// written (a closed write gate, `Error::NotServing`, stops the rest the same way).
     pub fn mutate_rows(&self, entries: &[(&[u8], &[Mutation])]) -> Vec<Result<()>> {
-        let mut results: Vec<Option<Result<()>>> = vec![None; entries.len()];
-        let schema = self.schema.get();
         let rows = entries
             .iter()
             .filter(|(row, _)| self.contains_row(row))
             .map(|(row, mutations)| (*row, crate::mutation::needs_exclusive_lock(mutations)));
         let guards = self.locks.lock_rows(rows);
+        self.mutate_locked_rows(entries, &guards, None)
+    }
+
+    /// [`Tablet::mutate_rows`] only if it can start without waiting: `None`, with nothing
+    /// written, when a row lock is held in a conflicting mode, the write gate is closed or
+    /// wanted by a split, or the engine may stall the write for background work
+    /// ([`engine::Db::writes_may_stall`]). What remains is the group commit's own wait, as
+    /// short as one commit. For a caller on an async worker thread, which must not park
+    /// behind other requests: it applies the common case in place and hands the rest to a
+    /// blocking thread (`BENCHMARKS.md`, run 12).
+    pub fn try_mutate_rows(&self, entries: &[(&[u8], &[Mutation])]) -> Option<Vec<Result<()>>> {
+        if self.db.writes_may_stall() {
+            return None;
+        }
+        let rows = entries
+            .iter()
+            .filter(|(row, _)| self.contains_row(row))
+            .map(|(row, mutations)| (*row, crate::mutation::needs_exclusive_lock(mutations)));
+        let guards = self.locks.try_lock_rows(rows)?;
+        let gate = self.db.try_open()?;
+        Some(self.mutate_locked_rows(entries, &guards, Some(&gate)))
+    }
+
+    /// The body of [`Tablet::mutate_rows`] once the rows' locks are held; writes through
+    /// `gate` when it is held open, else through the gate each time.
+    fn mutate_locked_rows(
+        &self,
+        entries: &[(&[u8], &[Mutation])],
+        guards: &[RowGuard<'_>],
+        gate: Option<&OpenGate<'_>>,
+    ) -> Vec<Result<()>> {
+        let mut results: Vec<Option<Result<()>>> = vec![None; entries.len()];
+        let schema = self.schema.get();
         // Read under the locks, as in `mutate_row`.
         let now = self.clock.now_micros();
         let mut batch = self.db.batch_with_capacity(
@@ -207,7 +238,7 @@ impl Tablet {
         let mut failed: Option<Error> = None;
         for (i, (row, mutations)) in entries.iter().enumerate() {
             if failed.is_none() && !member_rows.insert(row) {
-                failed = self.write_members(&mut batch, &mut members, &mut results).err();
+                failed = self.write_members(&mut batch, &mut members, &mut results, gate).err();
                 member_rows.clear();
                 member_rows.insert(row);
             }
@@ -216,7 +247,7 @@ impl Tablet {
                 continue;
             }
             let built = self.check_row(row).and_then(|()| {
-                let guard = self.locks.guard_of(&guards, row).ok_or_else(|| {
+                let guard = self.locks.guard_of(guards, row).ok_or_else(|| {
                     Error::invalid(format!("internal: row lock of {} not taken", crate::keys::escape_for_display(row)))
                 })?;
                 append_row(&self.db, &self.locks, guard, row, mutations, &schema, now, &mut batch)
@@ -228,9 +259,8 @@ impl Tablet {
         }
         if failed.is_none() {
             // Its error is in `results`.
-            let _ = self.write_members(&mut batch, &mut members, &mut results);
+            let _ = self.write_members(&mut batch, &mut members, &mut results, gate);
         }
-        drop(guards);
         results.into_iter().map(|r| r.unwrap_or(Ok(()))).collect()
     }
 
@@ -241,8 +271,13 @@ impl Tablet {
         batch: &mut WriteBatch,
         members: &mut Vec<usize>,
         results: &mut [Option<Result<()>>],
+        gate: Option<&OpenGate<'_>>,
     ) -> Result<()> {
-        let written = if batch.is_empty() { Ok(()) } else { self.db.write(&self.write, std::mem::take(batch)) };
+        let written = match gate {
+            _ if batch.is_empty() => Ok(()),
+            Some(gate) => gate.write(&self.write, std::mem::take(batch)),
+            None => self.db.write(&self.write, std::mem::take(batch)),
+        };
         for m in members.drain(..) {
             if let Some(slot) = results.get_mut(m) {
                 *slot = Some(written.clone());
@@ -305,6 +340,7 @@ mod tests {
     use std::time::Duration;
 
     use super::*;
+    use crate::gate::GateState;
     use crate::proto::bigtable::mutation::{DeleteFromRow, Mutation as Kind, SetCell};
 
     fn set(q: &str) -> Mutation {
@@ -360,5 +396,35 @@ mod tests {
         deleter.join().unwrap();
         assert!(tablet.read_row(b"r").unwrap().is_none());
         assert!(tablet.read_row(b"s").unwrap().is_some());
+    }
+
+    #[test]
+    fn try_mutate_rows_writes_only_what_needs_no_wait() {
+        let dir = tempfile::tempdir().unwrap();
+        let schema = Schema::new().with_family("cf", None).unwrap();
+        let tablet = Tablet::open(dir.path(), b"", b"", schema, TabletOptions::default()).unwrap();
+        let (a, b) = ([set("a")], [set("b")]);
+        let entries: [(&[u8], &[Mutation]); 2] = [(b"r", &a), (b"s", &b)];
+        // A row lock held exclusively (a check-and-mutate in progress): nothing written.
+        let held = tablet.locks.lock(b"r");
+        assert!(tablet.try_mutate_rows(&entries).is_none());
+        assert!(tablet.read_row(b"s").unwrap().is_none(), "no entry of a refused call is written");
+        drop(held);
+        // A shared holder (another blind write) does not stop it.
+        let held = tablet.locks.lock_shared(b"r");
+        let results = tablet.try_mutate_rows(&entries).unwrap();
+        assert!(results.iter().all(|r| r.is_ok()), "{results:?}");
+        drop(held);
+        assert!(tablet.read_row(b"r").unwrap().is_some() && tablet.read_row(b"s").unwrap().is_some());
+        // A split holding the gate, then a closed gate: refused, nothing written.
+        let delete = Mutation { mutation: Some(Kind::DeleteFromRow(DeleteFromRow {})) };
+        let gone: [(&[u8], &[Mutation]); 1] = [(b"s", std::slice::from_ref(&delete))];
+        let mut gate = tablet.db.hold_writes();
+        assert!(tablet.try_mutate_rows(&gone).is_none());
+        *gate = GateState::Closed("split".into());
+        drop(gate);
+        assert!(tablet.try_mutate_rows(&gone).is_none());
+        assert!(tablet.read_row(b"s").unwrap().is_some());
+        assert!(matches!(tablet.mutate_rows(&gone)[0], Err(Error::NotServing { .. })));
     }
 }

@@ -142,10 +142,20 @@ async fn large_values_are_chunked_and_messages_batched() {
     server.stop().await;
 }
 
+/// Both ways a bulk write is applied (on the worker thread that received it, the default,
+/// and on a blocking thread) give the same per-entry answers.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn mutate_rows_reports_each_entry() {
+    for inline_writes in [true, false] {
+        mutate_rows_reports_each_entry_with(inline_writes).await;
+    }
+}
+
+async fn mutate_rows_reports_each_entry_with(inline_writes: bool) {
     let root = tempfile::tempdir().unwrap();
-    let server = Running::start(static_config(root.path())).await;
+    let mut config = static_config(root.path());
+    config.inline_writes = inline_writes;
+    let server = Running::start(config).await;
     let mut c = server.data().await;
     let req = entries(vec![
         (b"ok1", vec![set("cf1", b"q", 1000, b"a")]),

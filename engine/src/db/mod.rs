@@ -176,6 +176,16 @@ impl Db {
         write::write(&self.inner, wo.sync, Some(batch), false)
     }
 
+    /// True when a write now might wait for background work: the frozen memtables are at
+    /// `max_immutable_memtables` (a memtable switch would wait for a flush) or level 0 is at
+    /// `l0_slowdown_trigger` or beyond (each write is delayed, or stopped at the stop
+    /// trigger). A hint for callers that must not block for long, such as a server applying
+    /// writes on its async worker threads: it can change right after it is read, and
+    /// writes are not affected by it.
+    pub fn writes_may_stall(&self) -> bool {
+        write::may_stall(&self.inner)
+    }
+
     /// The value of `key`, as of `ro.snapshot` or now.
     pub fn get(&self, ro: &ReadOptions, key: &[u8]) -> Result<Option<Vec<u8>>> {
         let inner = &self.inner;

@@ -380,6 +380,12 @@ pub(crate) fn insert_batch(mem: &MemTable, batch: &WriteBatch, mut seq: u64) -> 
     Ok(bytes)
 }
 
+/// See [`crate::Db::writes_may_stall`]: the conditions under which `make_room` waits.
+pub(crate) fn may_stall(db: &DbInner) -> bool {
+    let st = db.state.lock();
+    st.imm.len() >= db.opts.max_immutable_memtables || st.sv.version.num_files(0) >= db.opts.l0_slowdown_trigger
+}
+
 /// Ensures the active memtable has room (or, with `force`, freezes it if non-empty),
 /// stalling as the level-0 and memtable limits require.
 fn make_room(db: &Arc<DbInner>, log: &mut LogState, mut force: bool) -> Result<()> {
@@ -513,6 +519,52 @@ mod tests {
         db.put(&WriteOptions { sync: true }, b"synced", b"x").unwrap();
         db.put(&WriteOptions::default(), b"after", b"y").unwrap();
         assert_eq!(wal() % crate::db::WAL_PREALLOCATION, 0, "reserved in steps once synced");
+    }
+
+    /// A flush filter that waits until released: holds a flush in progress.
+    struct HeldFlush(Arc<(parking_lot::Mutex<bool>, Condvar)>);
+
+    impl crate::CompactionFilterFactory for HeldFlush {
+        fn create(&self, ctx: &crate::FilterContext) -> Option<Box<dyn crate::CompactionFilter>> {
+            if ctx.is_flush {
+                let (released, cv) = &*self.0;
+                let mut r = released.lock();
+                while !*r {
+                    cv.wait(&mut r);
+                }
+            }
+            None
+        }
+    }
+
+    #[test]
+    fn writes_may_stall_while_the_frozen_memtables_are_at_their_limit() {
+        let dir = tempfile::tempdir().unwrap();
+        let gate = Arc::new((parking_lot::Mutex::new(false), Condvar::new()));
+        let opts = Options {
+            write_buffer_size: 64 << 10,
+            max_immutable_memtables: 1,
+            compaction_filter_factory: Some(Arc::new(HeldFlush(gate.clone()))),
+            ..Options::default()
+        };
+        let db = Db::open(dir.path(), opts).unwrap();
+        assert!(!db.writes_may_stall());
+        // Until the memtable is frozen (its flush held): then a switch would wait. (Writing
+        // on would fill the next memtable and stop at the held flush.)
+        let mut written = 0u32;
+        while !db.writes_may_stall() && written < 1000 {
+            db.put(&WriteOptions::default(), &written.to_be_bytes(), &[0u8; 1000]).unwrap();
+            written += 1;
+        }
+        assert!(written > 1 && written < 1000, "{written} writes");
+        assert!(db.writes_may_stall(), "a frozen memtable at the limit and its flush not done");
+        *gate.0.lock() = true;
+        gate.1.notify_all();
+        let deadline = Instant::now() + Duration::from_secs(30);
+        while db.writes_may_stall() && Instant::now() < deadline {
+            std::thread::sleep(Duration::from_millis(5));
+        }
+        assert!(!db.writes_may_stall(), "the flush finished");
     }
 
     #[test]

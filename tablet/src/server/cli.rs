@@ -54,6 +54,10 @@ pub struct Args {
     /// fsync every write before acknowledging it (survives machine crashes).
     #[arg(long)]
     pub sync: bool,
+    /// Apply bulk writes on the blocking thread pool only, never on the thread that
+    /// received them (which is the default when nothing makes them wait, without --sync).
+    #[arg(long)]
+    pub no_inline_writes: bool,
     /// Largest gRPC message either way, in MiB.
     #[arg(long, default_value_t = 256)]
     pub max_message_mb: usize,
@@ -94,6 +98,7 @@ pub async fn run(args: Args, shutdown: impl Future<Output = ()> + Send) -> Resul
     config.memtable_budget_bytes = args.memtables_total_mb << 20;
     config.split_bytes = args.split_mb << 20;
     config.sync_writes = args.sync;
+    config.inline_writes = !args.no_inline_writes;
     config.limits.max_message_bytes = args.max_message_mb << 20;
     for spec in &args.tables {
         config.static_tables.push(StaticTable::parse(spec).map_err(|e| e.to_string())?);

@@ -162,6 +162,13 @@ pub struct ServerConfig {
     pub split_bytes: u64,
     /// fsync every write before acknowledging it.
     pub sync_writes: bool,
+    /// Apply bulk writes (`MutateRows`) on the async worker thread that received them when
+    /// nothing makes them wait (no conflicting row lock, no split, no engine stall), instead
+    /// of on a blocking thread; the rest still go to a blocking thread. Only without
+    /// `sync_writes` (an fsync must not hold a worker thread). Handing every request to a
+    /// blocking thread cost a quarter of the server's CPU under 100-row random writes
+    /// (`BENCHMARKS.md`, run 12). Default true.
+    pub inline_writes: bool,
     /// Request limits.
     pub limits: Limits,
     /// How long one lease renewal may take before it counts as failed.
@@ -189,6 +196,7 @@ impl ServerConfig {
             memtable_budget_bytes: 512 << 20,
             split_bytes: 512 << 20,
             sync_writes: false,
+            inline_writes: true,
             limits: Limits::default(),
             renew_timeout: Duration::from_secs(1),
         }

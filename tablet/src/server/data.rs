@@ -91,6 +91,11 @@ fn write_bytes(row: &[u8], mutations: &[Mutation]) -> u64 {
 }
 
 /// Adds `bytes` to `held`'s entry of `touched` (a tablet's entry, found by identity).
+/// The `(row, mutations)` of the entries of `req` at `indexes`.
+fn entries_at<'a>(req: &'a MutateRowsRequest, indexes: &[usize]) -> Vec<(&'a [u8], &'a [Mutation])> {
+    indexes.iter().filter_map(|&i| req.entries.get(i)).map(|e| (e.row_key.as_slice(), e.mutations.as_slice())).collect()
+}
+
 fn add_touched(touched: &mut Vec<(Arc<HeldTablet>, u64)>, held: Arc<HeldTablet>, bytes: u64) {
     match touched.iter_mut().find(|(h, _)| Arc::ptr_eq(h, &held)) {
         Some((_, n)) => *n = n.saturating_add(bytes),
@@ -231,53 +236,70 @@ impl Bigtable for DataService {
         if !self.shared.tablets.has_table(&table) {
             return Err(self.shared.miss(&table, super::tablets::Miss::Table));
         }
-        let shared = self.shared.clone();
-        let (entries, touched) = joined(
-            tokio::task::spawn_blocking(move || {
-                // Per entry: why it failed; `None` for written (or not yet tried).
-                let mut statuses: Vec<Option<Status>> = vec![None; req.entries.len()];
-                let mut valid: Vec<usize> = Vec::new();
-                for (i, entry) in req.entries.iter().enumerate() {
-                    statuses[i] = match check_row_key(&limits, &entry.row_key, format_args!("entry {i}")) {
-                        Err(m) => Some(Status::invalid_argument(m)),
-                        Ok(()) if entry.mutations.is_empty() => {
-                            Some(Status::invalid_argument(format!("entry {i}: no mutations given")))
-                        }
-                        Ok(()) => {
-                            valid.push(i);
-                            None
-                        }
-                    };
+        // Per entry: why it failed; `None` for written.
+        let mut statuses: Vec<Option<Status>> = vec![None; req.entries.len()];
+        let mut valid: Vec<usize> = Vec::new();
+        for (i, entry) in req.entries.iter().enumerate() {
+            statuses[i] = match check_row_key(&limits, &entry.row_key, format_args!("entry {i}")) {
+                Err(m) => Some(Status::invalid_argument(m)),
+                Ok(()) if entry.mutations.is_empty() => {
+                    Some(Status::invalid_argument(format!("entry {i}: no mutations given")))
                 }
-                let work: Vec<(&[u8], &[Mutation])> = valid
-                    .iter()
-                    .filter_map(|&i| req.entries.get(i))
-                    .map(|e| (e.row_key.as_slice(), e.mutations.as_slice()))
-                    .collect();
-                let mut touched = Vec::new();
-                for ((&i, applied), (row, mutations)) in valid.iter().zip(shared.on_rows(&table, &work)).zip(&work) {
-                    statuses[i] = match applied {
-                        Ok(held) => {
-                            add_touched(&mut touched, held, write_bytes(row, mutations));
-                            None
-                        }
-                        // "not serving" stays first: clients look for it there.
-                        Err(s) if is_not_serving(&s) => Some(s),
-                        Err(s) => Some(Status::new(s.code(), format!("entry {i}: {}", s.message()))),
-                    };
+                Ok(()) => {
+                    valid.push(i);
+                    None
                 }
-                let entries = statuses
-                    .into_iter()
-                    .enumerate()
-                    .map(|(i, s)| mutate_rows_response::Entry {
-                        index: i64::try_from(i).unwrap_or(i64::MAX),
-                        status: Some(s.as_ref().map_or_else(rpc_ok, to_rpc_status)),
-                    })
-                    .collect::<Vec<_>>();
-                Ok((entries, touched))
+            };
+        }
+        // Applied here when nothing makes them wait (`ServerConfig::inline_writes`); the
+        // entries left go to a blocking thread.
+        let shared = &self.shared;
+        let mut applied: Vec<Option<Result<Arc<HeldTablet>, Status>>> =
+            if shared.config.inline_writes && !shared.config.sync_writes {
+                shared.try_on_rows(&table, &entries_at(&req, &valid))
+            } else {
+                (0..valid.len()).map(|_| None).collect()
+            };
+        let left: Vec<usize> = (0..valid.len()).filter(|&k| applied[k].is_none()).collect();
+        let req = if left.is_empty() {
+            req
+        } else {
+            let rows: Vec<usize> = left.iter().map(|&k| valid[k]).collect();
+            let shared = shared.clone();
+            let (req, results) = joined(
+                tokio::task::spawn_blocking(move || {
+                    let results = shared.on_rows(&table, &entries_at(&req, &rows));
+                    Ok((req, results))
+                })
+                .await,
+            )?;
+            for (&k, result) in left.iter().zip(results) {
+                applied[k] = Some(result);
+            }
+            req
+        };
+        let mut touched = Vec::new();
+        for (&i, result) in valid.iter().zip(applied) {
+            let Some(entry) = req.entries.get(i) else { continue };
+            statuses[i] = match result {
+                Some(Ok(held)) => {
+                    add_touched(&mut touched, held, write_bytes(&entry.row_key, &entry.mutations));
+                    None
+                }
+                // "not serving" stays first: clients look for it there.
+                Some(Err(s)) if is_not_serving(&s) => Some(s),
+                Some(Err(s)) => Some(Status::new(s.code(), format!("entry {i}: {}", s.message()))),
+                None => Some(Status::internal(format!("entry {i}: neither written nor failed"))),
+            };
+        }
+        let entries = statuses
+            .into_iter()
+            .enumerate()
+            .map(|(i, s)| mutate_rows_response::Entry {
+                index: i64::try_from(i).unwrap_or(i64::MAX),
+                status: Some(s.as_ref().map_or_else(rpc_ok, to_rpc_status)),
             })
-            .await,
-        )?;
+            .collect::<Vec<_>>();
         for (held, bytes) in &touched {
             splitter::note_write(&self.shared, held, *bytes);
         }

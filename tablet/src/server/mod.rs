@@ -416,6 +416,44 @@ impl Shared {
             .collect()
     }
 
+    /// [`Self::on_rows`] without waiting, for the async worker thread that received the
+    /// request: each tablet's entries are applied here when [`Tablet::try_mutate_rows`]
+    /// can; `None` for the entries left (their tablet's row locks or write gate were taken,
+    /// its engine may stall, or the tablet is splitting), which the caller gives to
+    /// [`Self::on_rows`] on a blocking thread. Entries of one row share a tablet, so they
+    /// are all applied here or all left, in request order either way.
+    fn try_on_rows(
+        &self,
+        table: &str,
+        entries: &[(&[u8], &[Mutation])],
+    ) -> Vec<Option<Result<Arc<HeldTablet>, Status>>> {
+        let mut out: Vec<Option<Result<Arc<HeldTablet>, Status>>> = (0..entries.len()).map(|_| None).collect();
+        let mut groups: Vec<(TabletGuard, Vec<usize>)> = Vec::new();
+        for (i, &(row, _)) in entries.iter().enumerate() {
+            if let Some((_, members)) = groups.iter_mut().find(|(g, _)| g.tablet.contains_row(row)) {
+                members.push(i);
+                continue;
+            }
+            match self.tablets.route_row(table, row) {
+                Ok(guard) => groups.push((guard, vec![i])),
+                Err(m) => out[i] = Some(Err(self.miss(table, m))),
+            }
+        }
+        for (guard, members) in groups {
+            let part: Vec<(&[u8], &[Mutation])> = members.iter().filter_map(|&i| entries.get(i).copied()).collect();
+            let Some(results) = guard.tablet.try_mutate_rows(&part) else { continue };
+            for (&i, result) in members.iter().zip(results) {
+                out[i] = match result {
+                    Ok(()) => Some(Ok(guard.held())),
+                    // Closed by a split after all: `on_rows` waits for the children.
+                    Err(Error::NotServing { .. }) if !guard.tablet.is_serving() => None,
+                    Err(e) => Some(Err(status::from_tablet_error(&e))),
+                };
+            }
+        }
+        out
+    }
+
     /// Stops, drains, flushes and closes every tablet.
     async fn unload_all(&self, why: &str) {
         for held in self.tablets.begin_unload_all() {
