@@ -23,7 +23,16 @@ struct Binary {
 impl Binary {
     fn start(root: &std::path::Path) -> Binary {
         let mut child = Command::new(env!("CARGO_BIN_EXE_tablet-server"))
-            .args(["--root", root.to_str().unwrap(), "--listen", "127.0.0.1:0", "--cache-mb", "8"])
+            .args([
+                "--root",
+                root.to_str().unwrap(),
+                "--listen",
+                "127.0.0.1:0",
+                "--cache-mb",
+                "8",
+                "--worker-threads",
+                "3",
+            ])
             .args(["--table", &format!("{TABLE}=cf1,cf2:maxversions=2")])
             .env("RUST_LOG", "warn")
             .stdout(Stdio::piped())
@@ -106,4 +115,12 @@ fn bad_flags_exit_with_a_clear_message() {
     let err = String::from_utf8_lossy(&out.stderr);
     assert!(err.contains("--table") && err.contains("projects/P/instances/I/tables/T"), "{err}");
     assert!(out.stdout.is_empty(), "no address is printed");
+    let out = Command::new(env!("CARGO_BIN_EXE_tablet-server"))
+        .args(["--root", root.path().to_str().unwrap(), "--worker-threads", "0"])
+        .env("RUST_LOG", "off")
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(2), "a usage error");
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(err.contains("--worker-threads"), "{err}");
 }
