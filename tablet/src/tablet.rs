@@ -164,21 +164,50 @@ impl Tablet {
     /// this returns `Ok`, readers see all of it; on `Err` nothing was written.
     pub fn mutate_row(&self, row: &[u8], mutations: &[Mutation]) -> Result<()> {
         self.check_row(row)?;
-        let schema = self.schema.get();
         let guard = if crate::mutation::needs_exclusive_lock(mutations) {
             self.locks.lock(row)
         } else {
             self.locks.lock_shared(row)
         };
+        self.mutate_locked_row(&guard, row, mutations, None)
+    }
+
+    /// [`Tablet::mutate_row`] only if it can start without waiting, as
+    /// [`Tablet::try_mutate_rows`]: `None`, with nothing written, when the row's lock is
+    /// held in a conflicting mode, the write gate is closed or wanted by a split, or the
+    /// engine may stall the write.
+    pub fn try_mutate_row(&self, row: &[u8], mutations: &[Mutation]) -> Option<Result<()>> {
+        if let Err(e) = self.check_row(row) {
+            return Some(Err(e));
+        }
+        if self.db.writes_may_stall() {
+            return None;
+        }
+        let exclusive = crate::mutation::needs_exclusive_lock(mutations);
+        let guards = self.locks.try_lock_rows([(row, exclusive)])?;
+        let gate = self.db.try_open()?;
+        let guard = self.locks.guard_of(&guards, row)?;
+        Some(self.mutate_locked_row(guard, row, mutations, Some(&gate)))
+    }
+
+    /// The body of [`Tablet::mutate_row`] once the row's lock is held.
+    fn mutate_locked_row(
+        &self,
+        guard: &RowGuard<'_>,
+        row: &[u8],
+        mutations: &[Mutation],
+        gate: Option<&OpenGate<'_>>,
+    ) -> Result<()> {
+        let schema = self.schema.get();
         // Read under the lock, so successive writes to one row get non-decreasing server
         // timestamps (as long as the clock does not step back).
         let now = self.clock.now_micros();
-        let batch = build_batch(&self.db, &self.locks, &guard, row, mutations, &schema, now)?;
-        if !batch.is_empty() {
-            self.db.write(&self.write, batch)?;
+        let batch = build_batch(&self.db, &self.locks, guard, row, mutations, &schema, now)?;
+        match gate {
+            _ if batch.is_empty() => Ok(()),
+            Some(gate) => gate.write(&self.write, batch),
+            None => self.db.write(&self.write, batch),
         }
-        drop(guard);
-        Ok(())
     }
 
     /// Applies several rows' mutation lists (`(row, mutations)` entries, as MutateRows
@@ -426,5 +455,30 @@ mod tests {
         assert!(tablet.try_mutate_rows(&gone).is_none());
         assert!(tablet.read_row(b"s").unwrap().is_some());
         assert!(matches!(tablet.mutate_rows(&gone)[0], Err(Error::NotServing { .. })));
+    }
+
+    #[test]
+    fn try_mutate_row_writes_only_what_needs_no_wait() {
+        let dir = tempfile::tempdir().unwrap();
+        let schema = Schema::new().with_family("cf", None).unwrap();
+        let tablet = Tablet::open(dir.path(), b"a", b"m", schema, TabletOptions::default()).unwrap();
+        assert!(matches!(tablet.try_mutate_row(b"z", &[set("a")]), Some(Err(Error::RowOutOfRange { .. }))));
+        let held = tablet.locks.lock(b"b");
+        assert!(tablet.try_mutate_row(b"b", &[set("a")]).is_none(), "an exclusive holder of the row");
+        drop(held);
+        let held = tablet.locks.lock_shared(b"b");
+        tablet.try_mutate_row(b"b", &[set("a")]).unwrap().unwrap();
+        let delete = Mutation { mutation: Some(Kind::DeleteFromRow(DeleteFromRow {})) };
+        assert!(
+            tablet.try_mutate_row(b"b", std::slice::from_ref(&delete)).is_none(),
+            "a deletion under a shared holder"
+        );
+        drop(held);
+        assert!(tablet.read_row(b"b").unwrap().is_some());
+        let gate = tablet.db.hold_writes();
+        assert!(tablet.try_mutate_row(b"b", std::slice::from_ref(&delete)).is_none(), "the gate held by a split");
+        drop(gate);
+        tablet.try_mutate_row(b"b", std::slice::from_ref(&delete)).unwrap().unwrap();
+        assert!(tablet.read_row(b"b").unwrap().is_none());
     }
 }

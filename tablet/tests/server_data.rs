@@ -142,8 +142,8 @@ async fn large_values_are_chunked_and_messages_batched() {
     server.stop().await;
 }
 
-/// Both ways a bulk write is applied (on the worker thread that received it, the default,
-/// and on a blocking thread) give the same per-entry answers.
+/// Both ways a write is applied (on the worker thread that received it, the default, and
+/// on a blocking thread) give the same answers.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn mutate_rows_reports_each_entry() {
     for inline_writes in [true, false] {
@@ -186,6 +186,11 @@ async fn mutate_rows_reports_each_entry_with(inline_writes: bool) {
     assert!(statuses[1].1.message.contains("entry 1") && statuses[1].1.message.contains("nope"));
     assert!(statuses[2].1.message.contains("timestamp"));
     assert_eq!(read_keys_of(&mut c, read_all_rows()).await, vec!["ok1", "ok2"]);
+    // And single-row writes.
+    c.mutate_row(mutate(b"ok3", vec![set("cf1", b"q", 1000, b"f")])).await.unwrap();
+    let e = c.mutate_row(mutate(b"ok4", vec![set("nope", b"q", 1000, b"g")])).await.unwrap_err();
+    assert_eq!(e.code(), Code::NotFound, "{e:?}");
+    assert_eq!(read_keys_of(&mut c, read_all_rows()).await, vec!["ok1", "ok2", "ok3"]);
     server.stop().await;
 }
 

@@ -54,15 +54,15 @@ pub struct Args {
     /// fsync every write before acknowledging it (survives machine crashes).
     #[arg(long)]
     pub sync: bool,
-    /// Apply bulk writes on the blocking thread pool only, never on the thread that
-    /// received them (which is the default when nothing makes them wait, without --sync).
+    /// Apply writes on the blocking thread pool only, never on the thread that received
+    /// them (which is the default when nothing makes them wait, without --sync).
     #[arg(long)]
     pub no_inline_writes: bool,
     /// Largest gRPC message either way, in MiB.
     #[arg(long, default_value_t = 256)]
     pub max_message_mb: usize,
-    /// Async worker threads (default: three per core). Bulk writes that need no wait run
-    /// on them and hold one for their group commit, so a few more workers than cores keep
+    /// Async worker threads (default: three per core). Writes that need no wait run on
+    /// them and hold one for their group commit, so a few more workers than cores keep
     /// the network going meanwhile.
     #[arg(long, value_parser = clap::value_parser!(u16).range(1..))]
     pub worker_threads: Option<u16>,

@@ -162,7 +162,7 @@ pub struct ServerConfig {
     pub split_bytes: u64,
     /// fsync every write before acknowledging it.
     pub sync_writes: bool,
-    /// Apply bulk writes (`MutateRows`) on the async worker thread that received them when
+    /// Apply writes (`MutateRow`, `MutateRows`) on the async worker thread that received them when
     /// nothing makes them wait (no conflicting row lock, no split, no engine stall), instead
     /// of on a blocking thread; the rest still go to a blocking thread. Only without
     /// `sync_writes` (an fsync must not hold a worker thread). Handing every request to a

@@ -206,12 +206,22 @@ impl Bigtable for DataService {
         let bytes = write_bytes(&req.row_key, &req.mutations);
         let shared = self.shared.clone();
         let MutateRowRequest { row_key, mutations, .. } = req;
-        let ((), held) = joined(
-            tokio::task::spawn_blocking(move || {
-                shared.on_row(&table, &row_key, |t| t.mutate_row(&row_key, &mutations))
-            })
-            .await,
-        )?;
+        // Applied here when nothing makes it wait, as in `mutate_rows`.
+        let inline = (shared.config.inline_writes && !shared.config.sync_writes)
+            .then(|| shared.try_on_row(&table, &row_key, &mutations))
+            .flatten();
+        let held = match inline {
+            Some(result) => result?,
+            None => {
+                joined(
+                    tokio::task::spawn_blocking(move || {
+                        shared.on_row(&table, &row_key, |t| t.mutate_row(&row_key, &mutations))
+                    })
+                    .await,
+                )?
+                .1
+            }
+        };
         splitter::note_write(&self.shared, &held, bytes);
         self.ack()?;
         Ok(Response::new(MutateRowResponse {}))

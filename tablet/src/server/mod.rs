@@ -363,6 +363,21 @@ impl Shared {
         }
     }
 
+    /// [`Self::on_row`] of a [`Tablet::try_mutate_row`], for the async worker thread that
+    /// received the request: `None` when the write must wait (for a lock, a split, the
+    /// engine), to be done by `on_row` on a blocking thread instead.
+    fn try_on_row(&self, table: &str, row: &[u8], mutations: &[Mutation]) -> Option<Result<Arc<HeldTablet>, Status>> {
+        let guard = match self.tablets.route_row(table, row) {
+            Ok(guard) => guard,
+            Err(m) => return Some(Err(self.miss(table, m))),
+        };
+        match guard.tablet.try_mutate_row(row, mutations)? {
+            Ok(()) => Some(Ok(guard.held())),
+            Err(Error::NotServing { .. }) if !guard.tablet.is_serving() => None,
+            Err(e) => Some(Err(status::from_tablet_error(&e))),
+        }
+    }
+
     /// Applies the `(row, mutations)` entries of a bulk write, on the calling (blocking)
     /// thread: each entry goes to the serving tablet holding its row, the entries of one
     /// tablet in one engine batch ([`Tablet::mutate_rows`]). Gives per entry the tablet it
