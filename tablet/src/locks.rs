@@ -91,30 +91,32 @@ impl RowLocks {
     /// [`RowLocks::lock_all`] with a mode per row: `(row, exclusive)`. A stripe is taken
     /// exclusively when any of its rows asks for that, shared otherwise.
     pub fn lock_rows<'r>(&self, rows: impl IntoIterator<Item = (&'r [u8], bool)>) -> Vec<RowGuard<'_>> {
+        self.stripe_modes(rows).into_iter().map(|(stripe, exclusive)| self.take(stripe, exclusive)).collect()
+    }
+
+    /// The stripes of `(row, exclusive)` pairs, ascending, each once: exclusive when any
+    /// of its rows asks for that.
+    fn stripe_modes<'r>(&self, rows: impl IntoIterator<Item = (&'r [u8], bool)>) -> Vec<(usize, bool)> {
         let mut stripes: Vec<(usize, bool)> = rows.into_iter().map(|(r, x)| (self.stripe_of(r), x)).collect();
         // Exclusive (true) after shared for one stripe, so the last of each run decides.
         stripes.sort_unstable();
-        let mut guards: Vec<RowGuard<'_>> = Vec::with_capacity(stripes.len());
-        for (i, &(stripe, exclusive)) in stripes.iter().enumerate() {
-            if stripes.get(i + 1).is_some_and(|&(next, _)| next == stripe) {
-                continue;
+        stripes.dedup_by(|later, earlier| {
+            let same = later.0 == earlier.0;
+            if same {
+                earlier.1 |= later.1;
             }
-            guards.push(self.take(stripe, exclusive));
-        }
-        guards
+            same
+        });
+        stripes
     }
 
     /// [`RowLocks::lock_rows`] without waiting: `None` (holding nothing) when any stripe is
     /// held in a conflicting mode or an exclusive holder waits for it. For callers that
     /// must not block (a request applied on an async worker thread).
     pub fn try_lock_rows<'r>(&self, rows: impl IntoIterator<Item = (&'r [u8], bool)>) -> Option<Vec<RowGuard<'_>>> {
-        let mut stripes: Vec<(usize, bool)> = rows.into_iter().map(|(r, x)| (self.stripe_of(r), x)).collect();
-        stripes.sort_unstable();
+        let stripes = self.stripe_modes(rows);
         let mut guards: Vec<RowGuard<'_>> = Vec::with_capacity(stripes.len());
-        for (i, &(stripe, exclusive)) in stripes.iter().enumerate() {
-            if stripes.get(i + 1).is_some_and(|&(next, _)| next == stripe) {
-                continue;
-            }
+        for (stripe, exclusive) in stripes {
             let lock = self.stripes.get(stripe)?;
             let held = if exclusive { Held::Exclusive(lock.try_write()?) } else { Held::Shared(lock.try_read()?) };
             guards.push(RowGuard { held, stripe, locks: self });
