@@ -94,7 +94,7 @@ pub use compaction::filter::{CompactionFilter, CompactionFilterFactory, Decision
 pub use db::samples::{KeySample, KeySamples, RangeSize};
 pub use db::snapshot::Snapshot;
 pub use db::stats::{DbStats, LevelStats};
-pub use db::Db;
+pub use db::{Db, WriteFuture};
 pub use db_iter::DbIterator;
 pub use error::{Error, Result};
 pub use fs::{FaultOp, Fs, MemFs, PosixFs};

@@ -101,6 +101,12 @@ impl OpenGate<'_> {
     pub fn write(&self, wo: &WriteOptions, batch: WriteBatch) -> Result<()> {
         Ok(self.db.write(wo, batch)?)
     }
+
+    /// [`OpenGate::write`] through [`engine::Db::write_async`]: the future of the write;
+    /// keep the gate held until it resolves.
+    pub fn write_async(&self, wo: &WriteOptions, batch: WriteBatch) -> engine::WriteFuture {
+        self.db.write_async(wo, batch)
+    }
 }
 
 impl Deref for GatedDb {

@@ -169,45 +169,20 @@ impl Tablet {
         } else {
             self.locks.lock_shared(row)
         };
-        self.mutate_locked_row(&guard, row, mutations, None)
-    }
-
-    /// [`Tablet::mutate_row`] only if it can start without waiting, as
-    /// [`Tablet::try_mutate_rows`]: `None`, with nothing written, when the row's lock is
-    /// held in a conflicting mode, the write gate is closed or wanted by a split, or the
-    /// engine may stall the write.
-    pub fn try_mutate_row(&self, row: &[u8], mutations: &[Mutation]) -> Option<Result<()>> {
-        if let Err(e) = self.check_row(row) {
-            return Some(Err(e));
-        }
-        if self.db.writes_may_stall() {
-            return None;
-        }
-        let exclusive = crate::mutation::needs_exclusive_lock(mutations);
-        let guards = self.locks.try_lock_rows([(row, exclusive)])?;
-        let gate = self.db.try_open()?;
-        let guard = self.locks.guard_of(&guards, row)?;
-        Some(self.mutate_locked_row(guard, row, mutations, Some(&gate)))
+        self.mutate_locked_row(&guard, row, mutations)
     }
 
     /// The body of [`Tablet::mutate_row`] once the row's lock is held.
-    fn mutate_locked_row(
-        &self,
-        guard: &RowGuard<'_>,
-        row: &[u8],
-        mutations: &[Mutation],
-        gate: Option<&OpenGate<'_>>,
-    ) -> Result<()> {
+    fn mutate_locked_row(&self, guard: &RowGuard<'_>, row: &[u8], mutations: &[Mutation]) -> Result<()> {
         let schema = self.schema.get();
         // Read under the lock, so successive writes to one row get non-decreasing server
         // timestamps (as long as the clock does not step back).
         let now = self.clock.now_micros();
         let batch = build_batch(&self.db, &self.locks, guard, row, mutations, &schema, now)?;
-        match gate {
-            _ if batch.is_empty() => Ok(()),
-            Some(gate) => gate.write(&self.write, batch),
-            None => self.db.write(&self.write, batch),
+        if batch.is_empty() {
+            return Ok(());
         }
+        self.db.write(&self.write, batch)
     }
 
     /// Applies several rows' mutation lists (`(row, mutations)` entries, as MutateRows
@@ -224,17 +199,21 @@ impl Tablet {
             .filter(|(row, _)| self.contains_row(row))
             .map(|(row, mutations)| (*row, crate::mutation::needs_exclusive_lock(mutations)));
         let guards = self.locks.lock_rows(rows);
-        self.mutate_locked_rows(entries, &guards, None)
+        self.mutate_locked_rows(entries, &guards)
     }
 
-    /// [`Tablet::mutate_rows`] only if it can start without waiting: `None`, with nothing
-    /// written, when a row lock is held in a conflicting mode, the write gate is closed or
-    /// wanted by a split, or the engine may stall the write for background work
-    /// ([`engine::Db::writes_may_stall`]). What remains is the group commit's own wait, as
-    /// short as one commit. For a caller on an async worker thread, which must not park
-    /// behind other requests: it applies the common case in place and hands the rest to a
-    /// blocking thread (`BENCHMARKS.md`, run 12).
-    pub fn try_mutate_rows(&self, entries: &[(&[u8], &[Mutation])]) -> Option<Vec<Result<()>>> {
+    /// [`Tablet::mutate_rows`] for an async caller, only if it can start without waiting:
+    /// `None`, with nothing written, when a row lock is held in a conflicting mode, the
+    /// write gate is closed or wanted by a split, the engine may stall the write for
+    /// background work ([`engine::Db::writes_may_stall`]), or an entry writes a row an
+    /// earlier one writes (that takes two commits, the blocking path's job). Otherwise the
+    /// entries are built and queued in the engine's group commit
+    /// ([`engine::Db::write_async`]), and the returned [`PendingRows`] holds their row
+    /// locks and the write gate until [`PendingRows::finish`] has their results. For the
+    /// async worker thread that received a request: it waits for the group commit without
+    /// holding its thread, and hands what must wait to a blocking thread
+    /// (`BENCHMARKS.md`, runs 12 and 13).
+    pub fn begin_mutate_rows<'a>(&'a self, entries: &[(&[u8], &[Mutation])]) -> Option<PendingRows<'a>> {
         if self.db.writes_may_stall() {
             return None;
         }
@@ -244,75 +223,73 @@ impl Tablet {
             .map(|(row, mutations)| (*row, crate::mutation::needs_exclusive_lock(mutations)));
         let guards = self.locks.try_lock_rows(rows)?;
         let gate = self.db.try_open()?;
-        Some(self.mutate_locked_rows(entries, &guards, Some(&gate)))
+        let mut results: Vec<Option<Result<()>>> = vec![None; entries.len()];
+        let mut batch = self.db.batch_with_capacity(bytes_hint(entries));
+        let (members, end) = self.build_rows(entries, 0, &guards, self.clock.now_micros(), &mut batch, &mut results);
+        if end < entries.len() {
+            return None;
+        }
+        let write = (!batch.is_empty()).then(|| gate.write_async(&self.write, batch));
+        Some(PendingRows { write, members, results, _gate: gate, _guards: guards })
     }
 
-    /// The body of [`Tablet::mutate_rows`] once the rows' locks are held; writes through
-    /// `gate` when it is held open, else through the gate each time.
-    fn mutate_locked_rows(
-        &self,
-        entries: &[(&[u8], &[Mutation])],
-        guards: &[RowGuard<'_>],
-        gate: Option<&OpenGate<'_>>,
-    ) -> Vec<Result<()>> {
+    /// The body of [`Tablet::mutate_rows`] once the rows' locks are held.
+    fn mutate_locked_rows(&self, entries: &[(&[u8], &[Mutation])], guards: &[RowGuard<'_>]) -> Vec<Result<()>> {
         let mut results: Vec<Option<Result<()>>> = vec![None; entries.len()];
-        let schema = self.schema.get();
         // Read under the locks, as in `mutate_row`.
         let now = self.clock.now_micros();
-        let mut batch = self.db.batch_with_capacity(
-            entries.iter().map(|(row, mutations)| crate::mutation::batch_bytes_hint(row, mutations)).sum(),
-        );
+        let mut start = 0;
+        let mut hint = bytes_hint(entries);
+        while start < entries.len() {
+            let mut batch = self.db.batch_with_capacity(std::mem::take(&mut hint));
+            let (members, end) = self.build_rows(entries, start, guards, now, &mut batch, &mut results);
+            let written = if batch.is_empty() { Ok(()) } else { self.db.write(&self.write, batch) };
+            for &m in &members {
+                results[m] = Some(written.clone());
+            }
+            if let Err(e) = written {
+                for r in &mut results[end..] {
+                    *r = Some(Err(e.clone()));
+                }
+                break;
+            }
+            start = end;
+        }
+        results.into_iter().map(|r| r.unwrap_or(Ok(()))).collect()
+    }
+
+    /// Appends entries to `batch` from `start` on, up to the first whose row an entry
+    /// already in the batch writes (its deletions must see that entry's cells, so it goes
+    /// in a later batch): gives the entries appended and the index it stopped at. An entry
+    /// that fails to build gets its error in `results` and writes nothing.
+    fn build_rows(
+        &self,
+        entries: &[(&[u8], &[Mutation])],
+        start: usize,
+        guards: &[RowGuard<'_>],
+        now: i64,
+        batch: &mut WriteBatch,
+        results: &mut [Option<Result<()>>],
+    ) -> (Vec<usize>, usize) {
+        let schema = self.schema.get();
         let mut members: Vec<usize> = Vec::new();
         let mut member_rows: HashSet<&[u8]> = HashSet::new();
-        let mut failed: Option<Error> = None;
-        for (i, (row, mutations)) in entries.iter().enumerate() {
-            if failed.is_none() && !member_rows.insert(row) {
-                failed = self.write_members(&mut batch, &mut members, &mut results, gate).err();
-                member_rows.clear();
-                member_rows.insert(row);
-            }
-            if let Some(e) = &failed {
-                results[i] = Some(Err(e.clone()));
-                continue;
+        for (i, (row, mutations)) in entries.iter().enumerate().skip(start) {
+            if !member_rows.insert(row) {
+                return (members, i);
             }
             let built = self.check_row(row).and_then(|()| {
                 let guard = self.locks.guard_of(guards, row).ok_or_else(|| {
                     Error::invalid(format!("internal: row lock of {} not taken", crate::keys::escape_for_display(row)))
                 })?;
-                append_row(&self.db, &self.locks, guard, row, mutations, &schema, now, &mut batch)
+                append_row(&self.db, &self.locks, guard, row, mutations, &schema, now, batch)
             });
             match built {
                 Ok(()) => members.push(i),
                 Err(e) => results[i] = Some(Err(e)),
             }
         }
-        if failed.is_none() {
-            // Its error is in `results`.
-            let _ = self.write_members(&mut batch, &mut members, &mut results, gate);
-        }
-        results.into_iter().map(|r| r.unwrap_or(Ok(()))).collect()
-    }
-
-    /// Writes `batch` (the operations of the entries `members`), records each member's
-    /// result, and empties both.
-    fn write_members(
-        &self,
-        batch: &mut WriteBatch,
-        members: &mut Vec<usize>,
-        results: &mut [Option<Result<()>>],
-        gate: Option<&OpenGate<'_>>,
-    ) -> Result<()> {
-        let written = match gate {
-            _ if batch.is_empty() => Ok(()),
-            Some(gate) => gate.write(&self.write, std::mem::take(batch)),
-            None => self.db.write(&self.write, std::mem::take(batch)),
-        };
-        for m in members.drain(..) {
-            if let Some(slot) = results.get_mut(m) {
-                *slot = Some(written.clone());
-            }
-        }
-        written
+        (members, entries.len())
     }
 
     /// The visible cells of `row`, or `None` when it has none.
@@ -359,6 +336,49 @@ impl Tablet {
             );
         }
         Ok(self.db.close()?)
+    }
+}
+
+/// The engine batch a bulk write reserves room for: what its entries' cells take.
+fn bytes_hint(entries: &[(&[u8], &[Mutation])]) -> usize {
+    entries.iter().map(|(row, mutations)| crate::mutation::batch_bytes_hint(row, mutations)).sum()
+}
+
+/// A bulk write queued in the engine by [`Tablet::begin_mutate_rows`]. It holds its rows'
+/// locks and the tablet's write gate (open) until it is finished or dropped; drop it only
+/// after [`PendingRows::finish`] (a dropped one is still written, but its locks are
+/// released before it is visible), so run it where the caller going away does not cancel
+/// it, such as a task of its own.
+#[must_use = "a pending write holds row locks until finished"]
+pub struct PendingRows<'a> {
+    /// Declared first, dropped first: the locks below outlive it.
+    write: Option<engine::WriteFuture>,
+    /// The entries in the batch.
+    members: Vec<usize>,
+    /// Per entry: its result when known before the write (a build error).
+    results: Vec<Option<Result<()>>>,
+    _gate: OpenGate<'a>,
+    _guards: Vec<RowGuard<'a>>,
+}
+
+impl std::fmt::Debug for PendingRows<'_> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("PendingRows").field("members", &self.members.len()).finish_non_exhaustive()
+    }
+}
+
+impl PendingRows<'_> {
+    /// Waits for the group commit; gives one result per entry, as [`Tablet::mutate_rows`].
+    pub async fn finish(mut self) -> Vec<Result<()>> {
+        let written = match self.write.take() {
+            Some(w) => w.await.map_err(Error::from),
+            None => Ok(()),
+        };
+        let mut results = std::mem::take(&mut self.results);
+        for &m in &self.members {
+            results[m] = Some(written.clone());
+        }
+        results.into_iter().map(|r| r.unwrap_or(Ok(()))).collect()
     }
 }
 
@@ -427,8 +447,12 @@ mod tests {
         assert!(tablet.read_row(b"s").unwrap().is_some());
     }
 
+    fn block_on<F: std::future::Future>(f: F) -> F::Output {
+        tokio::runtime::Builder::new_current_thread().build().unwrap().block_on(f)
+    }
+
     #[test]
-    fn try_mutate_rows_writes_only_what_needs_no_wait() {
+    fn begin_mutate_rows_writes_only_what_needs_no_wait() {
         let dir = tempfile::tempdir().unwrap();
         let schema = Schema::new().with_family("cf", None).unwrap();
         let tablet = Tablet::open(dir.path(), b"", b"", schema, TabletOptions::default()).unwrap();
@@ -436,49 +460,72 @@ mod tests {
         let entries: [(&[u8], &[Mutation]); 2] = [(b"r", &a), (b"s", &b)];
         // A row lock held exclusively (a check-and-mutate in progress): nothing written.
         let held = tablet.locks.lock(b"r");
-        assert!(tablet.try_mutate_rows(&entries).is_none());
+        assert!(tablet.begin_mutate_rows(&entries).is_none());
         assert!(tablet.read_row(b"s").unwrap().is_none(), "no entry of a refused call is written");
         drop(held);
         // A shared holder (another blind write) does not stop it.
         let held = tablet.locks.lock_shared(b"r");
-        let results = tablet.try_mutate_rows(&entries).unwrap();
+        let pending = tablet.begin_mutate_rows(&entries).unwrap();
+        // Until finished, it holds its rows' locks and the gate.
+        assert!(tablet.locks.try_lock_rows([(&b"s"[..], true)]).is_none(), "the row lock is held while pending");
+        assert!(tablet.db.try_open().is_some(), "shared with other writers");
+        let results = block_on(pending.finish());
         assert!(results.iter().all(|r| r.is_ok()), "{results:?}");
+        assert!(tablet.locks.try_lock_rows([(&b"s"[..], true)]).is_some(), "released when finished");
         drop(held);
         assert!(tablet.read_row(b"r").unwrap().is_some() && tablet.read_row(b"s").unwrap().is_some());
+        // A row written twice needs two commits: left to the blocking path, nothing written.
+        let twice: [(&[u8], &[Mutation]); 3] = [(b"t", &a), (b"u", &b), (b"t", &b)];
+        assert!(tablet.begin_mutate_rows(&twice).is_none());
+        assert!(tablet.read_row(b"u").unwrap().is_none());
+        assert!(tablet.mutate_rows(&twice).iter().all(|r| r.is_ok()));
+        let t = tablet.read_row(b"t").unwrap().unwrap();
+        assert_eq!(t.families[0].columns.len(), 2, "both entries of row t applied: {t:?}");
+        // A bad entry fails alone; the others are written.
+        let mut unknown = set("x");
+        if let Some(Kind::SetCell(c)) = &mut unknown.mutation {
+            c.family_name = "nope".into();
+        }
+        let bad: [(&[u8], &[Mutation]); 2] = [(b"v", std::slice::from_ref(&unknown)), (b"w", &a)];
+        let results = block_on(tablet.begin_mutate_rows(&bad).unwrap().finish());
+        assert!(results[0].is_err() && results[1].is_ok(), "{results:?}");
         // A split holding the gate, then a closed gate: refused, nothing written.
         let delete = Mutation { mutation: Some(Kind::DeleteFromRow(DeleteFromRow {})) };
         let gone: [(&[u8], &[Mutation]); 1] = [(b"s", std::slice::from_ref(&delete))];
         let mut gate = tablet.db.hold_writes();
-        assert!(tablet.try_mutate_rows(&gone).is_none());
+        assert!(tablet.begin_mutate_rows(&gone).is_none());
         *gate = GateState::Closed("split".into());
         drop(gate);
-        assert!(tablet.try_mutate_rows(&gone).is_none());
+        assert!(tablet.begin_mutate_rows(&gone).is_none());
         assert!(tablet.read_row(b"s").unwrap().is_some());
         assert!(matches!(tablet.mutate_rows(&gone)[0], Err(Error::NotServing { .. })));
     }
 
+    /// One row through `begin_mutate_rows`, as a tablet server applies `MutateRow`.
     #[test]
-    fn try_mutate_row_writes_only_what_needs_no_wait() {
+    fn begin_mutate_rows_of_one_row_writes_only_what_needs_no_wait() {
         let dir = tempfile::tempdir().unwrap();
         let schema = Schema::new().with_family("cf", None).unwrap();
         let tablet = Tablet::open(dir.path(), b"a", b"m", schema, TabletOptions::default()).unwrap();
-        assert!(matches!(tablet.try_mutate_row(b"z", &[set("a")]), Some(Err(Error::RowOutOfRange { .. }))));
+        let one = |row: &'static [u8], m: &Mutation| -> Option<Result<()>> {
+            let entry = [(row, std::slice::from_ref(m))];
+            let p = tablet.begin_mutate_rows(&entry)?;
+            Some(block_on(p.finish()).remove(0))
+        };
+        assert!(matches!(one(b"z", &set("a")), Some(Err(Error::RowOutOfRange { .. }))));
         let held = tablet.locks.lock(b"b");
-        assert!(tablet.try_mutate_row(b"b", &[set("a")]).is_none(), "an exclusive holder of the row");
+        assert!(one(b"b", &set("a")).is_none(), "an exclusive holder of the row");
         drop(held);
         let held = tablet.locks.lock_shared(b"b");
-        tablet.try_mutate_row(b"b", &[set("a")]).unwrap().unwrap();
+        one(b"b", &set("a")).unwrap().unwrap();
         let delete = Mutation { mutation: Some(Kind::DeleteFromRow(DeleteFromRow {})) };
-        assert!(
-            tablet.try_mutate_row(b"b", std::slice::from_ref(&delete)).is_none(),
-            "a deletion under a shared holder"
-        );
+        assert!(one(b"b", &delete).is_none(), "a deletion under a shared holder");
         drop(held);
         assert!(tablet.read_row(b"b").unwrap().is_some());
         let gate = tablet.db.hold_writes();
-        assert!(tablet.try_mutate_row(b"b", std::slice::from_ref(&delete)).is_none(), "the gate held by a split");
+        assert!(one(b"b", &delete).is_none(), "the gate held by a split");
         drop(gate);
-        tablet.try_mutate_row(b"b", std::slice::from_ref(&delete)).unwrap().unwrap();
+        one(b"b", &delete).unwrap().unwrap();
         assert!(tablet.read_row(b"b").unwrap().is_none());
     }
 }

@@ -46,6 +46,7 @@ use crate::version::table_cache::Tables;
 use crate::version::{Lookup, Version};
 use snapshot::{Snapshot, SnapshotList};
 use stats::{Counters, DbStats, LevelStats};
+pub use write::WriteFuture;
 
 /// WAL space is reserved in steps of this size, so that `sync` writes inside the reserved
 /// space need not update the file size (see `wal::Writer::with_preallocation`).
@@ -174,6 +175,19 @@ impl Db {
     /// Applies every operation of `batch` atomically: readers see all of it or none.
     pub fn write(&self, wo: &WriteOptions, batch: WriteBatch) -> Result<()> {
         write::write(&self.inner, wo.sync, Some(batch), false)
+    }
+
+    /// [`Db::write`] for async callers: queues `batch` in the group commit and gives a
+    /// future of its result, so that a task waiting for a leader to commit its write does
+    /// not hold its thread meanwhile. When no write is under way the batch is committed
+    /// before this returns (the future is then ready); otherwise the future resolves when
+    /// a leader has committed it with its group, or, when its turn to lead comes, by
+    /// committing a group itself in `poll`. A poll can therefore take as long as one group
+    /// commit, including any memtable switch or stall it needs (check
+    /// [`Db::writes_may_stall`] first where that matters). Dropping the future does not
+    /// withdraw the write. See [`WriteFuture`].
+    pub fn write_async(&self, wo: &WriteOptions, batch: WriteBatch) -> WriteFuture {
+        write::write_async(&self.inner, wo.sync, batch)
     }
 
     /// True when a write now might wait for background work: the frozen memtables are at

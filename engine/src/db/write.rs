@@ -123,6 +123,8 @@ pub(crate) struct Slot {
     /// `state` is no longer `Waiting` (read by a yielding writer without the lock).
     ready: AtomicBool,
     cv: Condvar,
+    /// The task of a [`WriteFuture`] waiting on this slot, woken by `set`.
+    waker: Mutex<Option<std::task::Waker>>,
 }
 
 /// Where a queued writer stands.
@@ -133,6 +135,9 @@ enum SlotState {
     Leader,
     /// Committed (or failed) by a leader, with the group's result.
     Done(Result<()>),
+    /// Its [`WriteFuture`] was dropped while queued: it is committed with a group as any
+    /// other, but it never leads (see [`Slot::offer_lead`]).
+    Abandoned,
 }
 
 impl Slot {
@@ -140,6 +145,26 @@ impl Slot {
         *self.state.lock() = state;
         self.ready.store(true, Ordering::Release);
         self.cv.notify_one();
+        if let Some(w) = self.waker.lock().take() {
+            w.wake();
+        }
+    }
+
+    /// Makes this writer the leader, unless it was abandoned (false: the caller leads its
+    /// group instead).
+    fn offer_lead(&self) -> bool {
+        let mut st = self.state.lock();
+        if matches!(*st, SlotState::Abandoned) {
+            return false;
+        }
+        *st = SlotState::Leader;
+        drop(st);
+        self.ready.store(true, Ordering::Release);
+        self.cv.notify_one();
+        if let Some(w) = self.waker.lock().take() {
+            w.wake();
+        }
+        true
     }
 }
 
@@ -172,49 +197,95 @@ fn yield_until(limit: Duration, done: impl Fn() -> bool) {
     }
 }
 
-/// Writes `batch` (or, with `force_switch`, freezes the memtable) through the group commit.
-pub(crate) fn write(db: &Arc<DbInner>, sync: bool, batch: Option<WriteBatch>, force_switch: bool) -> Result<()> {
-    db.check_open()?;
-    let my_bytes = batch.as_ref().map_or(0, WriteBatch::approximate_size);
-    let slot = Arc::new(Slot {
+/// A writer's slot, not yet queued.
+fn new_slot(sync: bool, batch: Option<WriteBatch>, force_switch: bool) -> Arc<Slot> {
+    Arc::new(Slot {
+        bytes: batch.as_ref().map_or(0, WriteBatch::approximate_size),
         batch: Mutex::new(batch),
-        bytes: my_bytes,
         sync,
         force_switch,
         state: Mutex::new(SlotState::Waiting),
         ready: AtomicBool::new(false),
         cv: Condvar::new(),
-    });
-    let yield_limit = Duration::from_micros(db.opts.write_yield_micros);
+        waker: Mutex::new(None),
+    })
+}
+
+/// Queues `slot`; gives whether it is at the front (its writer leads now) and the bytes
+/// queued ahead of it.
+fn enqueue(db: &DbInner, slot: &Arc<Slot>) -> (bool, usize) {
     let mut q = db.writers.lock();
     let bytes_ahead = q.queued_bytes;
-    q.queued_bytes += my_bytes;
+    q.queued_bytes += slot.bytes;
     q.queue.push_back(slot.clone());
     db.writers_queued.store(q.queue.len(), Ordering::Release);
-    let front = q.queue.len() == 1;
     // Wake a sleeping leader only once its group is complete, not at every arrival.
     if q.leader_wants > 0 && q.queue.len() >= q.leader_wants {
         q.leader_wants = 0;
         db.writers_grew.notify_one();
     }
+    (q.queue.len() == 1, bytes_ahead)
+}
+
+/// Blocks until a leader has committed `slot` (its result) or made it the leader (`None`).
+fn wait_turn(slot: &Slot) -> Option<Result<()>> {
+    let mut st = slot.state.lock();
+    loop {
+        match std::mem::replace(&mut *st, SlotState::Waiting) {
+            SlotState::Done(r) => return Some(r),
+            SlotState::Leader => return None,
+            SlotState::Waiting | SlotState::Abandoned => slot.cv.wait(&mut st),
+        }
+    }
+}
+
+/// Writes `batch` (or, with `force_switch`, freezes the memtable) through the group commit.
+pub(crate) fn write(db: &Arc<DbInner>, sync: bool, batch: Option<WriteBatch>, force_switch: bool) -> Result<()> {
+    db.check_open()?;
+    let slot = new_slot(sync, batch, force_switch);
+    let (front, bytes_ahead) = enqueue(db, &slot);
     if !front {
         // A leader is active (its slot stays at the front until it finishes): wait for it
         // to commit this batch or to hand over leadership.
-        drop(q);
         if sync || bytes_ahead <= YIELD_MAX_BYTES_AHEAD {
+            let yield_limit = Duration::from_micros(db.opts.write_yield_micros);
             yield_until(yield_limit, || slot.ready.load(Ordering::Acquire));
         }
-        let mut st = slot.state.lock();
-        loop {
-            match std::mem::replace(&mut *st, SlotState::Waiting) {
-                SlotState::Done(r) => return r,
-                SlotState::Leader => break,
-                SlotState::Waiting => slot.cv.wait(&mut st),
-            }
+        if let Some(result) = wait_turn(&slot) {
+            return result;
         }
-        drop(st);
-        q = db.writers.lock();
     }
+    lead(db, &slot)
+}
+
+/// Leads the group commit from `slot`, which is at the front of the queue: commits groups
+/// until the front writer is one that takes the lead itself, and gives `slot`'s result.
+/// A front writer that was abandoned (a dropped [`WriteFuture`]) cannot lead, so the
+/// leader of the group before it leads its group too.
+fn lead(db: &Arc<DbInner>, slot: &Arc<Slot>) -> Result<()> {
+    let mut front = slot.clone();
+    let mut mine = None;
+    loop {
+        let (result, group, next) = lead_group(db, &front);
+        // Hand over leadership first, so the next group forms while this one's writers
+        // wake; every notification goes out without the queue lock held.
+        let abandoned = next.filter(|n| !n.offer_lead());
+        for s in group.iter().filter(|s| !Arc::ptr_eq(s, slot)) {
+            s.set(SlotState::Done(result.clone()));
+        }
+        mine.get_or_insert(result);
+        match abandoned {
+            Some(n) => front = n,
+            None => return mine.unwrap_or(Ok(())),
+        }
+    }
+}
+
+/// Gathers and commits the group led by `slot` (at the front of the queue); gives the
+/// result, the group, and the writer now at the front.
+fn lead_group(db: &Arc<DbInner>, slot: &Arc<Slot>) -> (Result<()>, Vec<Arc<Slot>>, Option<Arc<Slot>>) {
+    let yield_limit = Duration::from_micros(db.opts.write_yield_micros);
+    let mut q = db.writers.lock();
     // A sync leader waits a moment for the writers of the previous sync group: they return
     // together when its fsync ends, and without the wait groups alternate between one
     // writer and all the others, halving what group commit saves.
@@ -232,7 +303,7 @@ pub(crate) fn write(db: &Arc<DbInner>, sync: bool, batch: Option<WriteBatch>, fo
         }
         q.leader_wants = 0;
     }
-    // Leader: gather the group. Only the front writer may force a memtable switch, alone.
+    // Gather the group. Only the front writer may force a memtable switch, alone.
     let mut group: Vec<Arc<Slot>> = Vec::new();
     let mut bytes = 0usize;
     for s in q.queue.iter() {
@@ -260,15 +331,112 @@ pub(crate) fn write(db: &Arc<DbInner>, sync: bool, batch: Option<WriteBatch>, fo
     db.writers_queued.store(q.queue.len(), Ordering::Release);
     let next = q.queue.front().cloned();
     drop(q);
-    // Hand over leadership first, so the next group forms while this one's writers wake;
-    // every notification goes out without the queue lock held.
-    if let Some(front) = next {
-        front.set(SlotState::Leader);
+    (result, group, next)
+}
+
+/// A write queued by [`crate::Db::write_async`]: resolves to the write's result once a
+/// leader (possibly the task polling it) has committed it.
+///
+/// Polling never waits for other writers: while the write is queued behind a leader the
+/// future is pending, and the leader's hand-over or commit wakes it. When the write is at
+/// the front of the queue, polling leads the group commit in place (WAL append and
+/// memtable inserts for the whole group, and whatever room-making the write needs: a
+/// memtable switch, or a delay or stop when background work is behind; see
+/// [`crate::Db::writes_may_stall`]), so a poll can take as long as one commit.
+///
+/// Dropping it before it resolves does not withdraw the write: it is committed with its
+/// group, or, if it was about to lead, by the leader before it (the write may or may not
+/// be applied, as with any cancelled request).
+#[must_use = "a write future does nothing useful unless awaited"]
+pub struct WriteFuture {
+    state: FutureState,
+}
+
+enum FutureState {
+    /// Resolved at creation (the database was closed, or the write led at once), or taken.
+    Ready(Option<Result<()>>),
+    Queued {
+        db: Arc<DbInner>,
+        slot: Arc<Slot>,
+    },
+}
+
+impl std::fmt::Debug for WriteFuture {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let state = match &self.state {
+            FutureState::Ready(Some(_)) => "ready",
+            FutureState::Ready(None) => "done",
+            FutureState::Queued { .. } => "queued",
+        };
+        f.debug_struct("WriteFuture").field("state", &state).finish()
     }
-    for s in group.iter().filter(|s| !Arc::ptr_eq(s, &slot)) {
-        s.set(SlotState::Done(result.clone()));
+}
+
+/// Queues `batch` and gives the future of its commit; when the queue was empty, the write
+/// is committed here and the future is ready.
+pub(crate) fn write_async(db: &Arc<DbInner>, sync: bool, batch: WriteBatch) -> WriteFuture {
+    if let Err(e) = db.check_open() {
+        return WriteFuture { state: FutureState::Ready(Some(Err(e))) };
     }
-    result
+    let slot = new_slot(sync, Some(batch), false);
+    let (front, _) = enqueue(db, &slot);
+    if front {
+        return WriteFuture { state: FutureState::Ready(Some(lead(db, &slot))) };
+    }
+    WriteFuture { state: FutureState::Queued { db: db.clone(), slot } }
+}
+
+impl std::future::Future for WriteFuture {
+    type Output = Result<()>;
+
+    fn poll(mut self: std::pin::Pin<&mut Self>, cx: &mut std::task::Context<'_>) -> std::task::Poll<Result<()>> {
+        use std::task::Poll;
+        let this = &mut *self;
+        let (db, slot) = match &mut this.state {
+            FutureState::Ready(r) => {
+                return Poll::Ready(
+                    r.take()
+                        .unwrap_or_else(|| Err(Error::InvalidArgument("write future polled after it resolved".into()))),
+                );
+            }
+            FutureState::Queued { db, slot } => (db, slot),
+        };
+        let mut st = slot.state.lock();
+        let leads = match std::mem::replace(&mut *st, SlotState::Waiting) {
+            SlotState::Done(r) => Some(r),
+            SlotState::Leader => None,
+            SlotState::Waiting | SlotState::Abandoned => {
+                // Under the state lock, so `Slot::set` either came before (seen above) or
+                // finds this waker.
+                *slot.waker.lock() = Some(cx.waker().clone());
+                return Poll::Pending;
+            }
+        };
+        drop(st);
+        let result = match leads {
+            Some(r) => r,
+            None => lead(db, slot),
+        };
+        this.state = FutureState::Ready(None);
+        Poll::Ready(result)
+    }
+}
+
+impl Drop for WriteFuture {
+    fn drop(&mut self) {
+        let FutureState::Queued { db, slot } = &self.state else { return };
+        let mut st = slot.state.lock();
+        match &*st {
+            // Queued: the leader that would hand it the lead leads its group instead.
+            SlotState::Waiting => *st = SlotState::Abandoned,
+            SlotState::Done(_) | SlotState::Abandoned => {}
+            SlotState::Leader => {
+                drop(st);
+                // Its turn came: lead, so that the writers queued behind are not stranded.
+                let _ = lead(db, slot);
+            }
+        }
+    }
 }
 
 fn commit_group(db: &Arc<DbInner>, group: &[Arc<Slot>]) -> Result<()> {
@@ -535,6 +703,186 @@ mod tests {
             }
             None
         }
+    }
+
+    use std::future::Future;
+
+    /// A waker that counts its wakes and unparks the thread that made it.
+    struct Unpark {
+        thread: std::thread::Thread,
+        wakes: std::sync::atomic::AtomicUsize,
+    }
+
+    impl std::task::Wake for Unpark {
+        fn wake(self: Arc<Self>) {
+            self.wakes.fetch_add(1, Ordering::SeqCst);
+            self.thread.unpark();
+        }
+    }
+
+    fn unpark_waker() -> (Arc<Unpark>, std::task::Waker) {
+        let u = Arc::new(Unpark { thread: std::thread::current(), wakes: Default::default() });
+        (u.clone(), std::task::Waker::from(u))
+    }
+
+    /// Polls `f` on this thread until it resolves, parking while it is pending.
+    fn block_on<F: std::future::Future>(f: F) -> F::Output {
+        let (_, waker) = unpark_waker();
+        let mut cx = std::task::Context::from_waker(&waker);
+        let mut f = std::pin::pin!(f);
+        loop {
+            if let std::task::Poll::Ready(v) = f.as_mut().poll(&mut cx) {
+                return v;
+            }
+            std::thread::park();
+        }
+    }
+
+    fn put_batch(db: &Db, key: &[u8]) -> WriteBatch {
+        let mut b = db.batch_with_capacity(0);
+        b.put(key, b"v");
+        b
+    }
+
+    /// Starts a sync-API write of `key` on its own thread; its result arrives on the
+    /// receiver.
+    fn write_on_thread(db: &Arc<Db>, key: &'static [u8]) -> std::sync::mpsc::Receiver<Result<()>> {
+        let (tx, rx) = std::sync::mpsc::channel();
+        let db = db.clone();
+        std::thread::spawn(move || {
+            let b = put_batch(&db, key);
+            let _ = tx.send(db.write(&WriteOptions::default(), b));
+        });
+        rx
+    }
+
+    /// Waits until `n` writers are queued.
+    fn until_queued(db: &Db, n: usize) {
+        let deadline = Instant::now() + Duration::from_secs(10);
+        while db.inner.writers_queued.load(Ordering::Acquire) < n {
+            assert!(Instant::now() < deadline, "{n} writers never queued");
+            std::thread::sleep(Duration::from_millis(1));
+        }
+    }
+
+    #[test]
+    fn an_async_write_is_pending_behind_a_leader_and_woken_when_committed() {
+        let dir = tempfile::tempdir().unwrap();
+        let db = Arc::new(Db::open(dir.path(), Options::default()).unwrap());
+        // Alone, it commits at once.
+        let f = db.write_async(&WriteOptions::default(), put_batch(&db, b"alone"));
+        assert!(format!("{f:?}").contains("ready"));
+        block_on(f).unwrap();
+        // Behind a leader that cannot commit yet (the log lock is held here).
+        let log = db.inner.log.lock();
+        let leader = write_on_thread(&db, b"leader");
+        until_queued(&db, 1);
+        let mut f = db.write_async(&WriteOptions::default(), put_batch(&db, b"queued"));
+        let (wakes, waker) = unpark_waker();
+        let mut cx = std::task::Context::from_waker(&waker);
+        assert!(std::pin::Pin::new(&mut f).poll(&mut cx).is_pending());
+        assert!(std::pin::Pin::new(&mut f).poll(&mut cx).is_pending(), "still queued");
+        assert_eq!(wakes.wakes.load(Ordering::SeqCst), 0);
+        drop(log);
+        leader.recv_timeout(Duration::from_secs(10)).unwrap().unwrap();
+        // The leader committed it with its group, or handed it the lead: either wakes it.
+        let deadline = Instant::now() + Duration::from_secs(10);
+        while wakes.wakes.load(Ordering::SeqCst) == 0 {
+            assert!(Instant::now() < deadline, "never woken");
+            std::thread::sleep(Duration::from_millis(1));
+        }
+        block_on(f).unwrap();
+        for key in [&b"alone"[..], b"leader", b"queued"] {
+            assert_eq!(db.get(&ReadOptions::default(), key).unwrap(), Some(b"v".to_vec()));
+        }
+    }
+
+    /// A future dropped while queued is still written, and the writers behind it are not
+    /// stranded: the leader before it leads its group (with `Abandoned` unhandled, the last
+    /// writer would wait for a lead that never comes).
+    #[test]
+    fn a_dropped_queued_write_is_committed_and_strands_nobody() {
+        let dir = tempfile::tempdir().unwrap();
+        let db = Arc::new(Db::open(dir.path(), Options::default()).unwrap());
+        let log = db.inner.log.lock();
+        let leader = write_on_thread(&db, b"a-leader");
+        until_queued(&db, 1);
+        let f = db.write_async(&WriteOptions::default(), put_batch(&db, b"b-dropped"));
+        let behind = write_on_thread(&db, b"c-behind");
+        until_queued(&db, 3);
+        drop(f);
+        drop(log);
+        leader.recv_timeout(Duration::from_secs(10)).unwrap().unwrap();
+        behind.recv_timeout(Duration::from_secs(10)).expect("the writer behind was stranded").unwrap();
+        for key in [&b"a-leader"[..], b"b-dropped", b"c-behind"] {
+            assert_eq!(db.get(&ReadOptions::default(), key).unwrap(), Some(b"v".to_vec()));
+        }
+        assert_eq!(db.inner.writers_queued.load(Ordering::Acquire), 0);
+    }
+
+    /// A future dropped after it was made the leader, before it was polled again, leads
+    /// its group in `drop`.
+    #[test]
+    fn a_write_dropped_after_its_turn_to_lead_came_leads_in_drop() {
+        let dir = tempfile::tempdir().unwrap();
+        let db = Arc::new(Db::open(dir.path(), Options::default()).unwrap());
+        let log = db.inner.log.lock();
+        let leader = write_on_thread(&db, b"a-leader");
+        until_queued(&db, 1);
+        let f = db.write_async(&WriteOptions::default(), put_batch(&db, b"b-handed"));
+        let behind = write_on_thread(&db, b"c-behind");
+        until_queued(&db, 3);
+        drop(log);
+        leader.recv_timeout(Duration::from_secs(10)).unwrap().unwrap();
+        // The lead is now `f`'s, and `behind` waits for it.
+        assert!(behind.recv_timeout(Duration::from_millis(50)).is_err(), "nobody leads until f is polled or dropped");
+        drop(f);
+        behind.recv_timeout(Duration::from_secs(10)).expect("the writer behind was stranded").unwrap();
+        for key in [&b"a-leader"[..], b"b-handed", b"c-behind"] {
+            assert_eq!(db.get(&ReadOptions::default(), key).unwrap(), Some(b"v".to_vec()));
+        }
+    }
+
+    #[test]
+    fn async_and_blocking_writers_together_lose_nothing() {
+        let dir = tempfile::tempdir().unwrap();
+        let opts = Options { write_buffer_size: 64 << 10, ..Options::default() };
+        let db = Arc::new(Db::open(dir.path(), opts).unwrap());
+        let threads: Vec<_> = (0..6u32)
+            .map(|t| {
+                let db = db.clone();
+                std::thread::spawn(move || {
+                    for i in 0..300u32 {
+                        let mut b = db.batch_with_capacity(0);
+                        b.put(format!("{t}-{i:04}").as_bytes(), &[t as u8; 200]);
+                        if t % 2 == 0 {
+                            block_on(db.write_async(&WriteOptions::default(), b)).unwrap();
+                        } else {
+                            db.write(&WriteOptions::default(), b).unwrap();
+                        }
+                    }
+                })
+            })
+            .collect();
+        for t in threads {
+            t.join().unwrap();
+        }
+        assert_eq!(db.inner.writers_queued.load(Ordering::Acquire), 0);
+        for t in 0..6u32 {
+            for i in 0..300u32 {
+                let got = db.get(&ReadOptions::default(), format!("{t}-{i:04}").as_bytes()).unwrap();
+                assert_eq!(got, Some(vec![t as u8; 200]), "{t}-{i}");
+            }
+        }
+    }
+
+    #[test]
+    fn an_async_write_to_a_closed_database_fails() {
+        let dir = tempfile::tempdir().unwrap();
+        let db = Db::open(dir.path(), Options::default()).unwrap();
+        let b = put_batch(&db, b"k");
+        db.close().unwrap();
+        assert!(matches!(block_on(db.write_async(&WriteOptions::default(), b)), Err(Error::Closed)));
     }
 
     #[test]

@@ -61,18 +61,19 @@ pub struct Args {
     /// Largest gRPC message either way, in MiB.
     #[arg(long, default_value_t = 256)]
     pub max_message_mb: usize,
-    /// Async worker threads (default: three per core). Writes that need no wait run on
-    /// them and hold one for their group commit, so a few more workers than cores keep
-    /// the network going meanwhile.
+    /// Async worker threads (default: one per core). Requests are decoded, served and
+    /// answered on them; writes that need no wait are applied on them too, and wait for
+    /// their group commit without holding one.
     #[arg(long, value_parser = clap::value_parser!(u16).range(1..))]
     pub worker_threads: Option<u16>,
 }
 
-/// Async worker threads by default: three per core. Measured on 2 cores under 100-row
-/// random writes (`BENCHMARKS.md`, run 12): 6 workers 134-144k rows/s in four runs, 2
-/// workers (tokio's default, one per core) 121-134k, in the same rounds.
+/// Async worker threads by default: one per core. Measured on 2 cores under 100-row random
+/// writes with writes awaiting their group commit (`BENCHMARKS.md`, run 13): 2 workers
+/// 196k / 219k / 226k rows/s against 6 workers 195k / 204k / 168k in the same rounds. (Three
+/// per core was the default while an applied write held its worker for the group commit.)
 fn default_worker_threads() -> usize {
-    3 * std::thread::available_parallelism().map_or(1, |n| n.get())
+    std::thread::available_parallelism().map_or(1, |n| n.get())
 }
 
 /// The whole `tablet-server` program: parses the arguments, logs to stderr (`RUST_LOG`,

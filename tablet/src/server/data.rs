@@ -206,10 +206,19 @@ impl Bigtable for DataService {
         let bytes = write_bytes(&req.row_key, &req.mutations);
         let shared = self.shared.clone();
         let MutateRowRequest { row_key, mutations, .. } = req;
-        // Applied here when nothing makes it wait, as in `mutate_rows`.
-        let inline = (shared.config.inline_writes && !shared.config.sync_writes)
-            .then(|| shared.try_on_row(&table, &row_key, &mutations))
-            .flatten();
+        // Applied without a blocking thread when nothing makes it wait, as in `mutate_rows`.
+        let (row_key, mutations, inline) = if shared.config.inline_writes && !shared.config.sync_writes {
+            let (shared, table) = (shared.clone(), table.clone());
+            joined(
+                tokio::spawn(async move {
+                    let inline = shared.on_row_async(&table, &row_key, &mutations).await;
+                    Ok((row_key, mutations, inline))
+                })
+                .await,
+            )?
+        } else {
+            (row_key, mutations, None)
+        };
         let held = match inline {
             Some(result) => result?,
             None => {
@@ -261,14 +270,22 @@ impl Bigtable for DataService {
                 }
             };
         }
-        // Applied here when nothing makes them wait (`ServerConfig::inline_writes`); the
-        // entries left go to a blocking thread.
+        // Applied without a blocking thread when nothing makes them wait
+        // (`ServerConfig::inline_writes`), in a task of its own so that a caller going away
+        // cannot drop a write that holds row locks; the entries left go to a blocking thread.
         let shared = &self.shared;
-        let mut applied: Vec<Option<Result<Arc<HeldTablet>, Status>>> =
+        let (req, mut applied): (MutateRowsRequest, Vec<Option<Result<Arc<HeldTablet>, Status>>>) =
             if shared.config.inline_writes && !shared.config.sync_writes {
-                shared.try_on_rows(&table, &entries_at(&req, &valid))
+                let (shared, table, valid) = (shared.clone(), table.clone(), valid.clone());
+                joined(
+                    tokio::spawn(async move {
+                        let applied = shared.on_rows_async(&table, &entries_at(&req, &valid)).await;
+                        Ok((req, applied))
+                    })
+                    .await,
+                )?
             } else {
-                (0..valid.len()).map(|_| None).collect()
+                (req, (0..valid.len()).map(|_| None).collect())
             };
         let left: Vec<usize> = (0..valid.len()).filter(|&k| applied[k].is_none()).collect();
         let req = if left.is_empty() {

@@ -363,15 +363,22 @@ impl Shared {
         }
     }
 
-    /// [`Self::on_row`] of a [`Tablet::try_mutate_row`], for the async worker thread that
-    /// received the request: `None` when the write must wait (for a lock, a split, the
-    /// engine), to be done by `on_row` on a blocking thread instead.
-    fn try_on_row(&self, table: &str, row: &[u8], mutations: &[Mutation]) -> Option<Result<Arc<HeldTablet>, Status>> {
+    /// [`Self::on_row`] of a `MutateRow` without holding the thread, as
+    /// [`Self::on_rows_async`] does a bulk write's: `None` when the write must wait (for a
+    /// lock, a split, the engine), to be done by `on_row` on a blocking thread instead.
+    /// Run it in a task of its own: the pending write holds the row's lock.
+    async fn on_row_async(
+        &self,
+        table: &str,
+        row: &[u8],
+        mutations: &[Mutation],
+    ) -> Option<Result<Arc<HeldTablet>, Status>> {
         let guard = match self.tablets.route_row(table, row) {
             Ok(guard) => guard,
             Err(m) => return Some(Err(self.miss(table, m))),
         };
-        match guard.tablet.try_mutate_row(row, mutations)? {
+        let pending = guard.tablet.begin_mutate_rows(&[(row, mutations)])?;
+        match pending.finish().await.pop()? {
             Ok(()) => Some(Ok(guard.held())),
             Err(Error::NotServing { .. }) if !guard.tablet.is_serving() => None,
             Err(e) => Some(Err(status::from_tablet_error(&e))),
@@ -388,18 +395,7 @@ impl Shared {
         let mut out: Vec<Option<Result<Arc<HeldTablet>, Status>>> = (0..entries.len()).map(|_| None).collect();
         let mut todo: Vec<usize> = (0..entries.len()).collect();
         while !todo.is_empty() {
-            let mut groups: Vec<(TabletGuard, Vec<usize>)> = Vec::new();
-            for &i in &todo {
-                let Some(&(row, _)) = entries.get(i) else { continue };
-                if let Some((_, members)) = groups.iter_mut().find(|(g, _)| g.tablet.contains_row(row)) {
-                    members.push(i);
-                    continue;
-                }
-                match self.tablets.route_row(table, row) {
-                    Ok(guard) => groups.push((guard, vec![i])),
-                    Err(m) => out[i] = Some(Err(self.miss(table, m))),
-                }
-            }
+            let groups = self.group_by_tablet(table, entries, &todo, &mut out);
             todo.clear();
             let mut split = Vec::new();
             for (guard, members) in groups {
@@ -431,20 +427,19 @@ impl Shared {
             .collect()
     }
 
-    /// [`Self::on_rows`] without waiting, for the async worker thread that received the
-    /// request: each tablet's entries are applied here when [`Tablet::try_mutate_rows`]
-    /// can; `None` for the entries left (their tablet's row locks or write gate were taken,
-    /// its engine may stall, or the tablet is splitting), which the caller gives to
-    /// [`Self::on_rows`] on a blocking thread. Entries of one row share a tablet, so they
-    /// are all applied here or all left, in request order either way.
-    fn try_on_rows(
+    /// The entries `todo` of a bulk write grouped by the serving tablet that holds their
+    /// rows, each group in `todo`'s order; an entry no tablet here serves gets its error in
+    /// `out`.
+    fn group_by_tablet(
         &self,
         table: &str,
         entries: &[(&[u8], &[Mutation])],
-    ) -> Vec<Option<Result<Arc<HeldTablet>, Status>>> {
-        let mut out: Vec<Option<Result<Arc<HeldTablet>, Status>>> = (0..entries.len()).map(|_| None).collect();
+        todo: &[usize],
+        out: &mut [Option<Result<Arc<HeldTablet>, Status>>],
+    ) -> Vec<(TabletGuard, Vec<usize>)> {
         let mut groups: Vec<(TabletGuard, Vec<usize>)> = Vec::new();
-        for (i, &(row, _)) in entries.iter().enumerate() {
+        for &i in todo {
+            let Some(&(row, _)) = entries.get(i) else { continue };
             if let Some((_, members)) = groups.iter_mut().find(|(g, _)| g.tablet.contains_row(row)) {
                 members.push(i);
                 continue;
@@ -454,10 +449,34 @@ impl Shared {
                 Err(m) => out[i] = Some(Err(self.miss(table, m))),
             }
         }
-        for (guard, members) in groups {
+        groups
+    }
+
+    /// [`Self::on_rows`] without holding the thread, for the async worker that received
+    /// the request: each tablet's entries are queued in its engine's group commit when
+    /// [`Tablet::begin_mutate_rows`] can take them (every tablet's before waiting for
+    /// any), then awaited; `None` for the entries left (their tablet's row locks or write
+    /// gate were taken, its engine may stall, a row repeats, or the tablet is splitting),
+    /// which the caller gives to [`Self::on_rows`] on a blocking thread. Entries of one
+    /// row share a tablet, so they are all applied here or all left, in request order
+    /// either way. Run it in a task of its own: the pending writes hold row locks.
+    async fn on_rows_async(
+        &self,
+        table: &str,
+        entries: &[(&[u8], &[Mutation])],
+    ) -> Vec<Option<Result<Arc<HeldTablet>, Status>>> {
+        let mut out: Vec<Option<Result<Arc<HeldTablet>, Status>>> = (0..entries.len()).map(|_| None).collect();
+        let todo: Vec<usize> = (0..entries.len()).collect();
+        let groups = self.group_by_tablet(table, entries, &todo, &mut out);
+        let mut pending = Vec::with_capacity(groups.len());
+        for (guard, members) in &groups {
             let part: Vec<(&[u8], &[Mutation])> = members.iter().filter_map(|&i| entries.get(i).copied()).collect();
-            let Some(results) = guard.tablet.try_mutate_rows(&part) else { continue };
-            for (&i, result) in members.iter().zip(results) {
+            if let Some(p) = guard.tablet.begin_mutate_rows(&part) {
+                pending.push((guard, members, p));
+            }
+        }
+        for (guard, members, p) in pending {
+            for (&i, result) in members.iter().zip(p.finish().await) {
                 out[i] = match result {
                     Ok(()) => Some(Ok(guard.held())),
                     // Closed by a split after all: `on_rows` waits for the children.
