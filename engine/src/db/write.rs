@@ -123,7 +123,10 @@ pub(crate) struct Slot {
     /// `state` is no longer `Waiting` (read by a yielding writer without the lock).
     ready: AtomicBool,
     cv: Condvar,
-    /// The task of a [`WriteFuture`] waiting on this slot, woken by `set`.
+    /// Queued by [`write_async`]: its writer is a [`WriteFuture`], not a blocked thread.
+    is_async: bool,
+    /// The task of a [`WriteFuture`] waiting on this slot, woken by `set`; `None` until
+    /// the future is first polled.
     waker: Mutex<Option<std::task::Waker>>,
 }
 
@@ -150,11 +153,14 @@ impl Slot {
         }
     }
 
-    /// Makes this writer the leader, unless it was abandoned (false: the caller leads its
-    /// group instead).
+    /// Makes this writer the leader, unless nobody would act on it: false when its
+    /// future was dropped, or has not been polled yet (its task may be awaiting another
+    /// write, and would lead only when done with that one: two tasks each awaiting a write
+    /// queued behind the other's unpolled one would wait forever). The caller then leads
+    /// this writer's group itself.
     fn offer_lead(&self) -> bool {
         let mut st = self.state.lock();
-        if matches!(*st, SlotState::Abandoned) {
+        if matches!(*st, SlotState::Abandoned) || (self.is_async && self.waker.lock().is_none()) {
             return false;
         }
         *st = SlotState::Leader;
@@ -198,7 +204,7 @@ fn yield_until(limit: Duration, done: impl Fn() -> bool) {
 }
 
 /// A writer's slot, not yet queued.
-fn new_slot(sync: bool, batch: Option<WriteBatch>, force_switch: bool) -> Arc<Slot> {
+fn new_slot(sync: bool, batch: Option<WriteBatch>, force_switch: bool, is_async: bool) -> Arc<Slot> {
     Arc::new(Slot {
         bytes: batch.as_ref().map_or(0, WriteBatch::approximate_size),
         batch: Mutex::new(batch),
@@ -207,6 +213,7 @@ fn new_slot(sync: bool, batch: Option<WriteBatch>, force_switch: bool) -> Arc<Sl
         state: Mutex::new(SlotState::Waiting),
         ready: AtomicBool::new(false),
         cv: Condvar::new(),
+        is_async,
         waker: Mutex::new(None),
     })
 }
@@ -242,7 +249,7 @@ fn wait_turn(slot: &Slot) -> Option<Result<()>> {
 /// Writes `batch` (or, with `force_switch`, freezes the memtable) through the group commit.
 pub(crate) fn write(db: &Arc<DbInner>, sync: bool, batch: Option<WriteBatch>, force_switch: bool) -> Result<()> {
     db.check_open()?;
-    let slot = new_slot(sync, batch, force_switch);
+    let slot = new_slot(sync, batch, force_switch, false);
     let (front, bytes_ahead) = enqueue(db, &slot);
     if !front {
         // A leader is active (its slot stays at the front until it finishes): wait for it
@@ -260,8 +267,8 @@ pub(crate) fn write(db: &Arc<DbInner>, sync: bool, batch: Option<WriteBatch>, fo
 
 /// Leads the group commit from `slot`, which is at the front of the queue: commits groups
 /// until the front writer is one that takes the lead itself, and gives `slot`'s result.
-/// A front writer that was abandoned (a dropped [`WriteFuture`]) cannot lead, so the
-/// leader of the group before it leads its group too.
+/// A front writer whose [`WriteFuture`] was dropped or is not being polled does not take
+/// it ([`Slot::offer_lead`]), so the leader of the group before it leads its group too.
 fn lead(db: &Arc<DbInner>, slot: &Arc<Slot>) -> Result<()> {
     let mut front = slot.clone();
     let mut mine = None;
@@ -344,6 +351,10 @@ fn lead_group(db: &Arc<DbInner>, slot: &Arc<Slot>) -> (Result<()>, Vec<Arc<Slot>
 /// memtable switch, or a delay or stop when background work is behind; see
 /// [`crate::Db::writes_may_stall`]), so a poll can take as long as one commit.
 ///
+/// A task may hold several of these (say, one per database) and await them one after
+/// another: the lead only passes to a write whose future has been polled, so one left
+/// unpolled meanwhile is committed by the leader before it and never holds up its queue.
+///
 /// Dropping it before it resolves does not withdraw the write: it is committed with its
 /// group, or, if it was about to lead, by the leader before it (the write may or may not
 /// be applied, as with any cancelled request).
@@ -378,7 +389,7 @@ pub(crate) fn write_async(db: &Arc<DbInner>, sync: bool, batch: WriteBatch) -> W
     if let Err(e) = db.check_open() {
         return WriteFuture { state: FutureState::Ready(Some(Err(e))) };
     }
-    let slot = new_slot(sync, Some(batch), false);
+    let slot = new_slot(sync, Some(batch), false, true);
     let (front, _) = enqueue(db, &slot);
     if front {
         return WriteFuture { state: FutureState::Ready(Some(lead(db, &slot))) };
@@ -428,7 +439,10 @@ impl Drop for WriteFuture {
         let mut st = slot.state.lock();
         match &*st {
             // Queued: the leader that would hand it the lead leads its group instead.
-            SlotState::Waiting => *st = SlotState::Abandoned,
+            SlotState::Waiting => {
+                *st = SlotState::Abandoned;
+                slot.waker.lock().take();
+            }
             SlotState::Done(_) | SlotState::Abandoned => {}
             SlotState::Leader => {
                 drop(st);
@@ -829,7 +843,10 @@ mod tests {
         let log = db.inner.log.lock();
         let leader = write_on_thread(&db, b"a-leader");
         until_queued(&db, 1);
-        let f = db.write_async(&WriteOptions::default(), put_batch(&db, b"b-handed"));
+        let mut f = db.write_async(&WriteOptions::default(), put_batch(&db, b"b-handed"));
+        // Polled once: its task is waiting for it, so the lead will pass to it.
+        let (_, waker) = unpark_waker();
+        assert!(std::pin::Pin::new(&mut f).poll(&mut std::task::Context::from_waker(&waker)).is_pending());
         let behind = write_on_thread(&db, b"c-behind");
         until_queued(&db, 3);
         drop(log);
@@ -840,6 +857,48 @@ mod tests {
         behind.recv_timeout(Duration::from_secs(10)).expect("the writer behind was stranded").unwrap();
         for key in [&b"a-leader"[..], b"b-handed", b"c-behind"] {
             assert_eq!(db.get(&ReadOptions::default(), key).unwrap(), Some(b"v".to_vec()));
+        }
+    }
+
+    /// Two tasks each hold a write to two databases and await them in opposite orders,
+    /// each first awaiting the write queued behind the other's unpolled one. Were the lead
+    /// handed to an unpolled write, neither would ever be committed.
+    #[test]
+    fn writes_awaited_one_after_another_in_opposite_orders_do_not_deadlock() {
+        let dirs = [tempfile::tempdir().unwrap(), tempfile::tempdir().unwrap()];
+        let dbs: Vec<Arc<Db>> =
+            dirs.iter().map(|d| Arc::new(Db::open(d.path(), Options::default()).unwrap())).collect();
+        let logs: Vec<_> = dbs.iter().map(|db| db.inner.log.lock()).collect();
+        let leaders = [write_on_thread(&dbs[0], b"leader"), write_on_thread(&dbs[1], b"leader")];
+        until_queued(&dbs[0], 1);
+        until_queued(&dbs[1], 1);
+        let w = WriteOptions::default();
+        // Queues: db 0 [leader, b0, a0], db 1 [leader, a1, b1].
+        let a1 = dbs[1].write_async(&w, put_batch(&dbs[1], b"a"));
+        let b0 = dbs[0].write_async(&w, put_batch(&dbs[0], b"b"));
+        let a0 = dbs[0].write_async(&w, put_batch(&dbs[0], b"a"));
+        let b1 = dbs[1].write_async(&w, put_batch(&dbs[1], b"b"));
+        let (tx, rx) = std::sync::mpsc::channel();
+        for (first, second) in [(a0, a1), (b1, b0)] {
+            let tx = tx.clone();
+            std::thread::spawn(move || {
+                let r = block_on(async move { first.await.and(second.await) });
+                let _ = tx.send(r);
+            });
+        }
+        // Both tasks are waiting on their first write before the leaders go on.
+        std::thread::sleep(Duration::from_millis(20));
+        drop(logs);
+        for l in leaders {
+            l.recv_timeout(Duration::from_secs(10)).unwrap().unwrap();
+        }
+        for _ in 0..2 {
+            rx.recv_timeout(Duration::from_secs(10)).expect("deadlocked").unwrap();
+        }
+        for db in &dbs {
+            for key in [&b"a"[..], b"b", b"leader"] {
+                assert_eq!(db.get(&ReadOptions::default(), key).unwrap(), Some(b"v".to_vec()));
+            }
         }
     }
 
