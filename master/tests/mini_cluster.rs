@@ -164,7 +164,7 @@ async fn auto_split_under_load_is_recorded_and_the_parent_files_are_collected() 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn concurrent_bulk_writes_naming_tablets_in_opposite_orders_all_complete() {
     let root = tempfile::tempdir().unwrap();
-    let mut cluster =
+    let cluster =
         MiniCluster::start(root.path(), MiniClusterOptions { servers: 1, ..Default::default() }).await.unwrap();
     cluster.admin().await.unwrap().create_table(create(&[b"row0100", b"row0200", b"row0300"])).await.unwrap();
     cluster.wait_assigned(TABLE).await.unwrap();
