@@ -30,6 +30,28 @@ fn round_of(val: &[u8]) -> u64 {
     std::str::from_utf8(&val[..8]).unwrap().parse().unwrap()
 }
 
+/// Polls `f` on this thread until it resolves, parking while it is pending.
+fn block_on<F: std::future::Future>(f: F) -> F::Output {
+    struct Unpark(thread::Thread);
+    impl std::task::Wake for Unpark {
+        fn wake(self: Arc<Self>) {
+            self.0.unpark();
+        }
+    }
+    let waker = std::task::Waker::from(Arc::new(Unpark(thread::current())));
+    let mut cx = std::task::Context::from_waker(&waker);
+    let mut f = std::pin::pin!(f);
+    loop {
+        if let std::task::Poll::Ready(v) = f.as_mut().poll(&mut cx) {
+            return v;
+        }
+        thread::park();
+    }
+}
+
+/// Odd writers go through `Db::write_async`, keeping up to four writes queued and awaiting
+/// them newest first (the older ones unpolled meanwhile), while even writers block in
+/// `Db::write`.
 #[test]
 fn readers_see_whole_batches_during_background_work() {
     let dir = tempfile::tempdir().unwrap();
@@ -40,12 +62,23 @@ fn readers_see_whole_batches_during_background_work() {
     for w in 0..WRITERS {
         let db = db.clone();
         handles.push(thread::spawn(move || {
+            let mut queued = Vec::new();
             for round in 1..=ROUNDS {
                 let mut b = WriteBatch::new();
                 for c in 0..COLS {
                     b.put(&k(w, c), &v(round));
                 }
-                db.write(&WriteOptions { sync: round % 100 == 0 }, b).unwrap();
+                let wo = WriteOptions { sync: round % 100 == 0 };
+                if w % 2 == 0 {
+                    db.write(&wo, b).unwrap();
+                    continue;
+                }
+                queued.push(db.write_async(&wo, b));
+                if queued.len() == 4 || round == ROUNDS {
+                    for f in queued.drain(..).rev() {
+                        block_on(f).unwrap();
+                    }
+                }
             }
         }));
     }
