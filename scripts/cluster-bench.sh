@@ -14,6 +14,7 @@
 # of the rows, fits in it), BENCHMARKS ("paper,ycsb"), GATEWAY (0), OUT (results directory,
 # default cluster-bench-results/<date>), WORK (parent of the temporary root, default /tmp),
 # OVERHEAD_SECS (5: each benchmark's time in the direct-vs-gateway comparison),
+# GATEWAY_THREADS (1: the gateway's --worker-threads; it shares the machine),
 # EXTRA (more cluster_bench flags), NO_BUILD=1 (use the binaries already built).
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -25,6 +26,7 @@ THREADS=${THREADS:-32}
 CACHE_MB=${CACHE_MB:-32}
 BENCHMARKS=${BENCHMARKS:-paper,ycsb}
 GATEWAY=${GATEWAY:-0}
+GATEWAY_THREADS=${GATEWAY_THREADS:-1}
 WORK=${WORK:-/tmp}
 OUT=${OUT:-cluster-bench-results/$(date +%Y%m%d-%H%M%S)}
 EXTRA=${EXTRA:-}
@@ -118,7 +120,7 @@ for n in $SERVERS; do
 
     if [ "$GATEWAY" = 1 ]; then
         gport=$(free_port)
-        "$BIN/gateway" --master "$maddr" --listen "127.0.0.1:$gport" >"$OUT/gateway-$n.addr" 2>"$OUT/gateway-$n.log" &
+        "$BIN/gateway" --master "$maddr" --listen "127.0.0.1:$gport" --worker-threads "$GATEWAY_THREADS" >"$OUT/gateway-$n.addr" 2>"$OUT/gateway-$n.log" &
         PIDS+=($!)
         wait_port 127.0.0.1 "$gport" 30
         # The tables exist and are loaded: the same benchmarks on the same data, each for

@@ -9,7 +9,8 @@
 # Environment (defaults): REPS (3), DURATION (8: seconds per timed benchmark), RECORDS
 # (50000), SEQ_RECORDS (800000: rows of the 100-rows-per-request sequential write),
 # SEQ1_RECORDS (200000: rows of the single-row one), THREADS (32), CACHE_MB (32), GATEWAY
-# (1), ROUNDS (3: gateway comparison rounds), OVERHEAD_SECS (5), OUT (results directory),
+# (1), GATEWAY_THREADS (1: the gateway's --worker-threads; it shares the machine), ROUNDS
+# (3: gateway comparison rounds), OVERHEAD_SECS (5), OUT (results directory),
 # WORK (parent of the temporary roots, /tmp), NO_BUILD=1 (use the binaries already built).
 # Prints one line per run; summarise with the medians per benchmark.
 set -euo pipefail
@@ -23,6 +24,7 @@ SEQ1_RECORDS=${SEQ1_RECORDS:-200000}
 THREADS=${THREADS:-32}
 CACHE_MB=${CACHE_MB:-32}
 GATEWAY=${GATEWAY:-1}
+GATEWAY_THREADS=${GATEWAY_THREADS:-1}
 ROUNDS=${ROUNDS:-3}
 OVERHEAD_SECS=${OVERHEAD_SECS:-5}
 WORK=${WORK:-/tmp}
@@ -80,7 +82,7 @@ start() { # name [gateway]
         local gport
         gport=$(free_port)
         GW=127.0.0.1:$gport
-        "$BIN/gateway" --master "$MASTER" --listen "$GW" >/dev/null 2>"$OUT/gateway-$1.log" &
+        "$BIN/gateway" --master "$MASTER" --listen "$GW" --worker-threads "$GATEWAY_THREADS" >/dev/null 2>"$OUT/gateway-$1.log" &
         PIDS+=($!)
         wait_port "$gport"
     fi

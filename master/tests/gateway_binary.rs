@@ -14,12 +14,31 @@ use tablet::proto::admin::ListTablesRequest;
 use tablet::proto::bigtable::bigtable_client::BigtableClient;
 use tablet::proto::bigtable::{MutateRowRequest, PingAndWarmRequest, ReadRowsRequest};
 
+/// With the default runtime and with `--worker-threads 1` (a single-threaded one).
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn gateway_binary_serves_and_stops_on_sigterm() {
+    for extra in [&[][..], &["--worker-threads", "1"][..]] {
+        serves_and_stops_on_sigterm(extra).await;
+    }
+}
+
+#[test]
+fn gateway_binary_refuses_zero_worker_threads() {
+    let out = Command::new(env!("CARGO_BIN_EXE_gateway"))
+        .args(["--master", "127.0.0.1:1", "--worker-threads", "0"])
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(2), "{out:?}");
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(err.contains("--worker-threads"), "{err}");
+}
+
+async fn serves_and_stops_on_sigterm(extra: &[&str]) {
     let root = tempfile::tempdir().unwrap();
     let cluster = MiniCluster::start(root.path(), MiniClusterOptions::default()).await.unwrap();
     let mut child = Command::new(env!("CARGO_BIN_EXE_gateway"))
         .args(["--master", &cluster.master_addr.to_string(), "--listen", "127.0.0.1:0"])
+        .args(extra)
         .stdout(Stdio::piped())
         .stderr(Stdio::null())
         .spawn()

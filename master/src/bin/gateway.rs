@@ -41,6 +41,22 @@ struct Args {
     /// Largest gRPC message, either direction, in MiB.
     #[arg(long, default_value_t = 256)]
     max_message_mb: usize,
+    /// Threads serving calls (default: one per core). 1 runs the gateway on a single
+    /// thread: no hand-offs and wake-ups between threads, which on a machine it shares
+    /// with tablet servers cut its CPU per single-row read by about a quarter
+    /// (`BENCHMARKS.md`, run 13); `local-cluster` starts it so.
+    #[arg(long, value_parser = clap::value_parser!(u16).range(1..))]
+    worker_threads: Option<u16>,
+}
+
+/// The async runtime: a single-threaded one for `--worker-threads 1`, else a
+/// multi-threaded one with that many workers (default one per core).
+fn runtime(worker_threads: Option<u16>) -> std::io::Result<tokio::runtime::Runtime> {
+    match worker_threads {
+        Some(1) => tokio::runtime::Builder::new_current_thread().enable_all().build(),
+        Some(n) => tokio::runtime::Builder::new_multi_thread().worker_threads(usize::from(n)).enable_all().build(),
+        None => tokio::runtime::Builder::new_multi_thread().enable_all().build(),
+    }
 }
 
 async fn run(args: Args) -> Result<(), String> {
@@ -62,7 +78,7 @@ fn main() -> ExitCode {
     tablet::allocator::keep_freed_memory();
     let args = Args::parse();
     master::cli::init_tracing();
-    let runtime = match tokio::runtime::Builder::new_multi_thread().enable_all().build() {
+    let runtime = match runtime(args.worker_threads) {
         Ok(r) => r,
         Err(e) => {
             error!(error = %e, "cannot start the async runtime");

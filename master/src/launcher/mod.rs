@@ -247,7 +247,9 @@ async fn start(
     }
     let mut gateways = Vec::new();
     if args.gateway != "none" && roles::GATEWAY_AVAILABLE {
-        let role = os(&["gateway", "--master", &master_list, "--listen", &args.gateway]);
+        // One thread: the gateway shares this machine with every other role
+        // (`gateway --worker-threads`).
+        let role = os(&["gateway", "--master", &master_list, "--listen", &args.gateway, "--worker-threads", "1"]);
         gateways.push(children.spawn("gateway", role, &logs.join("gateway.log"), Some(READY_WITHIN)).await?);
     }
     Ok((masters, servers, gateways))
