@@ -146,6 +146,11 @@ enum SlotState {
 impl Slot {
     fn set(&self, state: SlotState) {
         *self.state.lock() = state;
+        self.notify();
+    }
+
+    /// Tells the writer its state changed: a yielding, sleeping or awaiting one.
+    fn notify(&self) {
         self.ready.store(true, Ordering::Release);
         self.cv.notify_one();
         if let Some(w) = self.waker.lock().take() {
@@ -165,11 +170,7 @@ impl Slot {
         }
         *st = SlotState::Leader;
         drop(st);
-        self.ready.store(true, Ordering::Release);
-        self.cv.notify_one();
-        if let Some(w) = self.waker.lock().take() {
-            w.wake();
-        }
+        self.notify();
         true
     }
 }
@@ -770,6 +771,13 @@ mod tests {
         rx
     }
 
+    /// Each of `keys` holds "v".
+    fn assert_written(db: &Db, keys: &[&[u8]]) {
+        for key in keys {
+            assert_eq!(db.get(&ReadOptions::default(), key).unwrap(), Some(b"v".to_vec()), "{key:?}");
+        }
+    }
+
     /// Waits until `n` writers are queued.
     fn until_queued(db: &Db, n: usize) {
         let deadline = Instant::now() + Duration::from_secs(10);
@@ -806,9 +814,7 @@ mod tests {
             std::thread::sleep(Duration::from_millis(1));
         }
         block_on(f).unwrap();
-        for key in [&b"alone"[..], b"leader", b"queued"] {
-            assert_eq!(db.get(&ReadOptions::default(), key).unwrap(), Some(b"v".to_vec()));
-        }
+        assert_written(&db, &[&b"alone"[..], b"leader", b"queued"]);
     }
 
     /// A future dropped while queued is still written, and the writers behind it are not
@@ -828,9 +834,7 @@ mod tests {
         drop(log);
         leader.recv_timeout(Duration::from_secs(10)).unwrap().unwrap();
         behind.recv_timeout(Duration::from_secs(10)).expect("the writer behind was stranded").unwrap();
-        for key in [&b"a-leader"[..], b"b-dropped", b"c-behind"] {
-            assert_eq!(db.get(&ReadOptions::default(), key).unwrap(), Some(b"v".to_vec()));
-        }
+        assert_written(&db, &[&b"a-leader"[..], b"b-dropped", b"c-behind"]);
         assert_eq!(db.inner.writers_queued.load(Ordering::Acquire), 0);
     }
 
@@ -855,9 +859,7 @@ mod tests {
         assert!(behind.recv_timeout(Duration::from_millis(50)).is_err(), "nobody leads until f is polled or dropped");
         drop(f);
         behind.recv_timeout(Duration::from_secs(10)).expect("the writer behind was stranded").unwrap();
-        for key in [&b"a-leader"[..], b"b-handed", b"c-behind"] {
-            assert_eq!(db.get(&ReadOptions::default(), key).unwrap(), Some(b"v".to_vec()));
-        }
+        assert_written(&db, &[&b"a-leader"[..], b"b-handed", b"c-behind"]);
     }
 
     /// Two tasks each hold a write to two databases and await them in opposite orders,
@@ -896,9 +898,7 @@ mod tests {
             rx.recv_timeout(Duration::from_secs(10)).expect("deadlocked").unwrap();
         }
         for db in &dbs {
-            for key in [&b"a"[..], b"b", b"leader"] {
-                assert_eq!(db.get(&ReadOptions::default(), key).unwrap(), Some(b"v".to_vec()));
-            }
+            assert_written(db, &[&b"a"[..], b"b", b"leader"]);
         }
     }
 

@@ -176,6 +176,12 @@ pub struct ServerConfig {
 }
 
 impl ServerConfig {
+    /// Whether writes that need no wait are applied on the async worker threads:
+    /// `inline_writes` and not `sync_writes`.
+    pub fn applies_writes_inline(&self) -> bool {
+        self.inline_writes && !self.sync_writes
+    }
+
     /// The split threshold of the tablets of `table`: its static table's own, or
     /// [`ServerConfig::split_bytes`].
     pub fn split_threshold(&self, table: &str) -> u64 {

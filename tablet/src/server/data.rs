@@ -207,7 +207,7 @@ impl Bigtable for DataService {
         let shared = self.shared.clone();
         let MutateRowRequest { row_key, mutations, .. } = req;
         // Applied without a blocking thread when nothing makes it wait, as in `mutate_rows`.
-        let (row_key, mutations, inline) = if shared.config.inline_writes && !shared.config.sync_writes {
+        let (row_key, mutations, inline) = if shared.config.applies_writes_inline() {
             let (shared, table) = (shared.clone(), table.clone());
             joined(
                 tokio::spawn(async move {
@@ -275,7 +275,7 @@ impl Bigtable for DataService {
         // cannot drop a write that holds row locks; the entries left go to a blocking thread.
         let shared = &self.shared;
         let (req, mut applied): (MutateRowsRequest, Vec<Option<Result<Arc<HeldTablet>, Status>>>) =
-            if shared.config.inline_writes && !shared.config.sync_writes {
+            if shared.config.applies_writes_inline() {
                 let (shared, table, valid) = (shared.clone(), table.clone(), valid.clone());
                 joined(
                     tokio::spawn(async move {
